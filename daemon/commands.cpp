@@ -1,0 +1,250 @@
+#include "daemon/commands.hpp"
+
+#include "base/log.hpp"
+#include "calendar/clock.hpp"
+#include "calendar/zones.hpp"
+#include "daemon/config.hpp"
+#include "daemon/http_server.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/readiness.hpp"
+#include "daemon/systemd.hpp"
+#include "daemon/version.hpp"
+#include "jobs/periodic.hpp"
+#include "store/conninfo.hpp"
+#include "store/database.hpp"
+#include "store/migrations.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <pqxx/except>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <list>
+#include <thread>
+
+namespace convene::daemon {
+namespace {
+
+namespace asio = boost::asio;
+
+std::optional<Config> load_or_report(const CommandOptions& options) {
+  try {
+    return load_config(options.config_path, process_environment());
+  } catch (const ConfigError& e) {
+    std::cerr << "convened: " << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
+store::PoolOptions pool_options(const Config& config) {
+  store::PoolOptions options;
+  options.conninfo = config.database_url;
+  options.max_size = config.database_pool_size;
+  options.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(config.database_connect_timeout);
+  options.acquire_timeout = config.database_connect_timeout;
+  return options;
+}
+
+// Applies pending migrations on a dedicated session (the advisory lock is per session).
+void apply_migrations(const Config& config, const std::vector<store::Migration>& migrations) {
+  const auto options = pool_options(config);
+  pqxx::connection connection(
+      store::with_session_defaults(options.conninfo, options.connect_timeout, "convened-migrate"));
+  const auto outcome = store::migrate(connection, migrations, [](const std::string& name, double seconds) {
+    log::info("migration applied", {{"migration", name}, {"seconds", seconds}});
+  });
+  if (outcome.applied.empty())
+    log::info("schema is up to date", {{"migrations", static_cast<unsigned long>(outcome.already_applied)}});
+}
+
+std::string describe_failure(const std::exception& e, const Config& config) {
+  std::string what = e.what();
+  while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr)
+    return "cannot connect to the database " + store::redact_conninfo(config.database_url) + ": " + what;
+  return what;
+}
+
+// Runs coroutines on the loop that all stop when shutdown begins.
+class Tasks {
+ public:
+  explicit Tasks(asio::io_context& io) : io_(io) {}
+  void spawn(asio::awaitable<void> task) {
+    auto& signal = signals_.emplace_back();
+    asio::co_spawn(io_, std::move(task), asio::bind_cancellation_slot(signal.slot(), asio::detached));
+  }
+  void cancel_all() {
+    for (auto& s : signals_) s.emit(asio::cancellation_type::terminal);
+  }
+
+ private:
+  asio::io_context& io_;
+  std::list<asio::cancellation_signal> signals_;
+};
+
+class Daemon {
+ public:
+  Daemon(const CommandOptions& options, Config config, std::vector<store::Migration> migrations)
+      : options_(options),
+        config_(std::move(config)),
+        database_(pool_options(config_)),
+        readiness_(database_, std::move(migrations)),
+        start_time_(std::chrono::duration<double>(clock_.now().time_since_epoch()).count()),
+        http_(config_, HttpServer::Services{readiness_, http_metrics_, [this] { return render_metrics(); }}),
+        tasks_(io_) {}
+
+  int run() {
+    http_.start();
+    log::info("http listening", {{"listen", config_.http_listen.host + ":" + std::to_string(http_.port())},
+                                 {"public_url", config_.public_url}});
+
+    asio::signal_set signals(io_, SIGINT, SIGTERM, SIGHUP);
+    asio::co_spawn(io_, handle_signals(signals), asio::detached);
+    if (const auto interval = systemd::watchdog_interval()) {
+      // Pinged from the loop thread, so a stalled loop stops the pings and systemd notices.
+      tasks_.spawn(jobs::run_every(*interval / 2, [] { systemd::notify("WATCHDOG=1"); }));
+      log::info("systemd watchdog enabled", {{"interval_ms", static_cast<long long>(interval->count() / 1000)}});
+    }
+    systemd::notify("READY=1\nSTATUS=serving");
+    log::info("ready", {{"version", std::string(kVersion)}});
+    io_.run();
+    return exit_status_;
+  }
+
+ private:
+  asio::awaitable<void> handle_signals(asio::signal_set& signals) {
+    for (;;) {
+      auto [ec, number] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      if (number == SIGHUP) {
+        reload();
+        continue;
+      }
+      co_await shutdown(number == SIGINT ? "SIGINT" : "SIGTERM");
+      signals.cancel();
+      co_return;
+    }
+  }
+
+  // Stop accepting, let requests in flight finish within shutdown_timeout, stop the tasks.
+  asio::awaitable<void> shutdown(const char* signal_name) {
+    log::info("stopping", {{"signal", signal_name}});
+    systemd::notify("STOPPING=1\nSTATUS=stopping");
+    tasks_.cancel_all();
+    asio::steady_timer drained(io_, config_.shutdown_timeout);
+    std::thread stopper([this, &drained] {
+      http_.stop();
+      asio::post(io_, [&drained] { drained.cancel(); });
+    });
+    auto [ec] = co_await drained.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!ec) {
+      log::error("requests still running after shutdown_timeout; exiting anyway",
+                 {{"shutdown_timeout_ms", static_cast<long long>(config_.shutdown_timeout.count())}});
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+    stopper.join();
+    log::info("stopped");
+    exit_status_ = 0;
+  }
+
+  void reload() {
+    try {
+      Config reloaded = load_config(options_.config_path, process_environment());
+      log::configure(reloaded.log_level, reloaded.log_format);
+      config_.log_level = reloaded.log_level;
+      config_.log_format = reloaded.log_format;
+      std::string ignored;
+      for (const auto& key : restart_required(config_, reloaded)) ignored += (ignored.empty() ? "" : ",") + key;
+      if (ignored.empty()) {
+        log::info("configuration reloaded");
+      } else {
+        log::warn("configuration reloaded; these settings need a restart", {{"settings", ignored}});
+      }
+    } catch (const ConfigError& e) {
+      log::error("configuration not reloaded; keeping the running one", {{"error", std::string(e.what())}});
+    }
+  }
+
+  std::string render_metrics() {
+    PrometheusText out;
+    out.gauge("convene_build_info", "Build of the running convened.", 1, "version=\"" + std::string(kVersion) + "\"");
+    render_process_metrics(out, read_process_metrics(), start_time_);
+    render_database_metrics(out, database_.stats());
+    http_metrics_.render(out);
+    return out.str();
+  }
+
+  const CommandOptions options_;
+  Config config_;
+  calendar::SystemClock clock_;
+  store::Database database_;
+  Readiness readiness_;
+  HttpMetrics http_metrics_;
+  double start_time_;
+  asio::io_context io_{1};
+  HttpServer http_;
+  Tasks tasks_;
+  int exit_status_ = 1;
+};
+
+}  // namespace
+
+int serve(const CommandOptions& options) {
+  auto config = load_or_report(options);
+  if (!config) return 2;
+  log::configure(config->log_level, config->log_format);
+  calendar::preload_zones();
+  try {
+    auto migrations = store::load_migrations(config->schema_dir);
+    log::info("starting", {{"version", std::string(kVersion)},
+                           {"database", store::redact_conninfo(config->database_url)},
+                           {"pool_size", static_cast<unsigned long>(config->database_pool_size)},
+                           {"state_directory", config->state_directory.string()}});
+    if (options.migrate_first) apply_migrations(*config, migrations);
+    Daemon daemon(options, *config, std::move(migrations));
+    return daemon.run();
+  } catch (const std::exception& e) {
+    log::error("convened cannot start", {{"error", describe_failure(e, *config)}});
+    return 1;
+  }
+}
+
+int migrate(const CommandOptions& options) {
+  auto config = load_or_report(options);
+  if (!config) return 2;
+  log::configure(config->log_level, config->log_format);
+  try {
+    apply_migrations(*config, store::load_migrations(config->schema_dir));
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "convened: migration failed: " << describe_failure(e, *config) << "\n";
+    return 1;
+  }
+}
+
+int check_config(const CommandOptions& options) {
+  auto config = load_or_report(options);
+  if (!config) return 2;
+  try {
+    const auto migrations = store::load_migrations(config->schema_dir);
+    for (const auto& line : describe(*config)) std::cout << line << "\n";
+    std::cout << "# " << migrations.size() << " migration(s) in " << config->schema_dir.string() << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "convened: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+}  // namespace convene::daemon

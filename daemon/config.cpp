@@ -1,0 +1,261 @@
+#include "daemon/config.hpp"
+
+#include "calendar/zones.hpp"
+#include "store/conninfo.hpp"
+
+#include <toml++/toml.h>
+
+#include <boost/url/parse.hpp>
+
+#include <charconv>
+#include <functional>
+#include <set>
+
+extern char** environ;
+
+#ifndef CONVENE_SCHEMA_DIR
+#error "CONVENE_SCHEMA_DIR must be defined by the build"
+#endif
+
+namespace convene::daemon {
+namespace {
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string out = "invalid configuration:";
+  for (const auto& l : lines) out += "\n  " + l;
+  return out;
+}
+
+long long parse_integer(std::string_view text, long long min, long long max) {
+  long long value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || value < min || value > max)
+    throw std::invalid_argument("must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  return value;
+}
+
+ListenAddress parse_listen(std::string_view text) {
+  // "host:port" or "[ipv6]:port"
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    throw std::invalid_argument("must be host:port, such as 127.0.0.1:8080 or [::1]:8080");
+  std::string_view host = text.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.back() != ']' || host.size() < 3) throw std::invalid_argument("IPv6 hosts go in brackets: [::1]:8080");
+    host = host.substr(1, host.size() - 2);
+  }
+  ListenAddress address;
+  address.host = std::string(host);
+  address.port = static_cast<std::uint16_t>(parse_integer(text.substr(colon + 1), 0, 65535));
+  return address;
+}
+
+std::string parse_http_url(std::string_view text) {
+  auto url = boost::urls::parse_absolute_uri(text);
+  if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->host().empty())
+    throw std::invalid_argument("must be an absolute http(s) URL such as https://convene.example.org");
+  std::string out(text);
+  while (!out.empty() && out.back() == '/') out.pop_back();  // links are built as public_url + "/path"
+  return out;
+}
+
+struct Setting {
+  std::string key;
+  bool reloadable;
+  std::function<void(Config&, const std::string&)> apply;  // throws std::invalid_argument
+  std::function<std::string(const Config&)> show;
+};
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> all = {
+      {"database_url", false,
+       [](Config& c, const std::string& v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         c.database_url = v;
+       },
+       [](const Config& c) { return store::redact_conninfo(c.database_url); }},
+      {"database_pool_size", false,
+       [](Config& c, const std::string& v) { c.database_pool_size = parse_integer(v, 1, 256); },
+       [](const Config& c) { return std::to_string(c.database_pool_size); }},
+      {"database_connect_timeout", false,
+       [](Config& c, const std::string& v) {
+         c.database_connect_timeout = parse_duration(v);
+         if (c.database_connect_timeout < std::chrono::seconds(1) || c.database_connect_timeout > std::chrono::minutes(5))
+           throw std::invalid_argument("must be between 1s and 5m");
+       },
+       [](const Config& c) { return std::to_string(c.database_connect_timeout.count()) + "ms"; }},
+      {"http_listen", false, [](Config& c, const std::string& v) { c.http_listen = parse_listen(v); },
+       [](const Config& c) { return c.http_listen.to_string(); }},
+      {"http_threads", false, [](Config& c, const std::string& v) { c.http_threads = parse_integer(v, 1, 256); },
+       [](const Config& c) { return std::to_string(c.http_threads); }},
+      {"http_max_body", false,
+       [](Config& c, const std::string& v) { c.http_max_body = parse_integer(v, 1024, 64LL * 1024 * 1024); },
+       [](const Config& c) { return std::to_string(c.http_max_body); }},
+      {"state_directory", false,
+       [](Config& c, const std::string& v) {
+         if (v.empty() || v.front() != '/') throw std::invalid_argument("must be an absolute path");
+         c.state_directory = v;
+       },
+       [](const Config& c) { return c.state_directory.string(); }},
+      {"schema_dir", false,
+       [](Config& c, const std::string& v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         c.schema_dir = v;
+       },
+       [](const Config& c) { return c.schema_dir.string(); }},
+      {"public_url", false, [](Config& c, const std::string& v) { c.public_url = parse_http_url(v); },
+       [](const Config& c) { return c.public_url; }},
+      {"organisation_time_zone", false,
+       [](Config& c, const std::string& v) {
+         if (!calendar::is_known_zone(v))
+           throw std::invalid_argument("must be an IANA time zone of this system's zone database, such as "
+                                       "Europe/London or America/Chicago");
+         c.organisation_time_zone = v;
+       },
+       [](const Config& c) { return c.organisation_time_zone; }},
+      {"log_level", true,
+       [](Config& c, const std::string& v) {
+         const auto level = log::parse_level(v);
+         if (!level) throw std::invalid_argument("must be one of trace, debug, info, warn, error");
+         c.log_level = *level;
+       },
+       [](const Config& c) {
+         static const char* names[] = {"trace", "debug", "info", "warn", "error"};
+         return std::string(names[static_cast<int>(c.log_level)]);
+       }},
+      {"log_format", true,
+       [](Config& c, const std::string& v) {
+         const auto format = log::parse_format(v);
+         if (!format) throw std::invalid_argument("must be text or json");
+         c.log_format = *format;
+       },
+       [](const Config& c) { return std::string(c.log_format == log::Format::json ? "json" : "text"); }},
+      {"shutdown_timeout", false,
+       [](Config& c, const std::string& v) {
+         c.shutdown_timeout = parse_duration(v);
+         if (c.shutdown_timeout > std::chrono::minutes(10)) throw std::invalid_argument("must be at most 10m");
+       },
+       [](const Config& c) { return std::to_string(c.shutdown_timeout.count()) + "ms"; }},
+  };
+  return all;
+}
+
+std::string env_name(const std::string& key) {
+  std::string name = "CONVENE_";
+  for (char c : key) name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+// TOML values are accepted as strings, integers or booleans; each setting parses the text.
+std::optional<std::string> scalar_text(const toml::node& node) {
+  if (const auto* s = node.as_string()) return s->get();
+  if (const auto* i = node.as_integer()) return std::to_string(i->get());
+  if (const auto* b = node.as_boolean()) return std::string(b->get() ? "true" : "false");
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string ListenAddress::to_string() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+ConfigError::ConfigError(std::vector<std::string> problems)
+    : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
+
+Environment process_environment() {
+  Environment env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    if (entry.rfind("CONVENE_", 0) != 0) continue;
+    const auto eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return env;
+}
+
+std::chrono::milliseconds parse_duration(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string_view unit = text.substr(digits);
+  if (digits == 0 || digits > 9) throw std::invalid_argument("must be a duration such as 250ms, 5s, 2m or 1h");
+  const long long n = parse_integer(text.substr(0, digits), 0, 999999999);
+  if (unit == "ms") return std::chrono::milliseconds(n);
+  if (unit == "s") return std::chrono::seconds(n);
+  if (unit == "m") return std::chrono::minutes(n);
+  if (unit == "h") return std::chrono::hours(n);
+  throw std::invalid_argument("must be a duration such as 250ms, 5s, 2m or 1h");
+}
+
+Config load_config(const std::optional<std::filesystem::path>& file, const Environment& env) {
+  Config config;
+  config.schema_dir = CONVENE_SCHEMA_DIR;
+  std::vector<std::string> problems;
+  const std::filesystem::path path = file.value_or(kDefaultConfigPath);
+
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  if (exists) {
+    try {
+      const toml::table table = toml::parse_file(path.string());
+      std::set<std::string> known;
+      for (const auto& s : settings()) known.insert(s.key);
+      for (const auto& [key, node] : table) {
+        const std::string k(key.str());
+        if (known.count(k) == 0) {
+          problems.push_back(path.string() + ": unknown setting '" + k + "'");
+        }
+      }
+      for (const auto& s : settings()) {
+        const toml::node* node = table.get(s.key);
+        if (node == nullptr) continue;
+        const auto text = scalar_text(*node);
+        try {
+          if (!text) throw std::invalid_argument("must be a string or a number");
+          s.apply(config, *text);
+        } catch (const std::invalid_argument& e) {
+          problems.push_back(path.string() + ": " + s.key + " " + e.what());
+        }
+      }
+    } catch (const toml::parse_error& e) {
+      problems.push_back(path.string() + ":" + std::to_string(e.source().begin.line) + ":" +
+                         std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    }
+  } else if (file) {
+    problems.push_back("configuration file " + path.string() + " does not exist");
+  }
+
+  for (const auto& s : settings()) {
+    const auto it = env.find(env_name(s.key));
+    if (it == env.end()) continue;
+    try {
+      s.apply(config, it->second);
+    } catch (const std::invalid_argument& e) {
+      problems.push_back(it->first + " " + e.what());
+    }
+  }
+  if (!problems.empty()) throw ConfigError(std::move(problems));
+  return config;
+}
+
+std::vector<std::string> describe(const Config& config) {
+  std::vector<std::string> lines;
+  for (const auto& s : settings()) lines.push_back(s.key + " = " + s.show(config));
+  return lines;
+}
+
+std::vector<std::string> restart_required(const Config& running, const Config& reloaded) {
+  std::vector<std::string> keys;
+  for (const auto& s : settings())
+    if (!s.reloadable && s.show(running) != s.show(reloaded)) keys.push_back(s.key);
+  // A password change hides behind the redaction; compare the real value too.
+  if (running.database_url != reloaded.database_url &&
+      std::find(keys.begin(), keys.end(), "database_url") == keys.end())
+    keys.push_back("database_url");
+  return keys;
+}
+
+}  // namespace convene::daemon

@@ -1,0 +1,68 @@
+#pragma once
+// convened's configuration: a flat TOML file (--config, default /etc/convene/convened.toml)
+// whose every key can be overridden by the environment variable CONVENE_<KEY>.
+#include "base/log.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace convene::daemon {
+
+struct ListenAddress {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+struct Config {
+  std::string database_url = "postgresql:///convene?host=/run/postgresql";
+  std::size_t database_pool_size = 8;
+  std::chrono::milliseconds database_connect_timeout{5000};
+  ListenAddress http_listen{"127.0.0.1", 8080};
+  int http_threads = 8;
+  std::size_t http_max_body = 1024 * 1024;
+  std::filesystem::path state_directory = "/var/lib/convene";
+  std::filesystem::path schema_dir;  // defaults to the compiled-in CONVENE_SCHEMA_DIR
+  std::string public_url = "http://127.0.0.1:8080";
+  std::string organisation_time_zone = "UTC";
+  log::Level log_level = log::Level::info;
+  log::Format log_format = log::Format::text;
+  std::chrono::milliseconds shutdown_timeout{20000};
+};
+
+// Every problem found, one per line, each naming the file key or environment variable.
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(std::vector<std::string> problems);
+  const std::vector<std::string>& problems() const { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
+};
+
+using Environment = std::map<std::string, std::string>;
+
+// The process environment (only CONVENE_* variables are read).
+Environment process_environment();
+
+inline const std::filesystem::path kDefaultConfigPath = "/etc/convene/convened.toml";
+
+// `file`: nullopt means the default path, which may be absent (defaults apply); an explicit
+// file must exist. Throws ConfigError listing every bad value.
+Config load_config(const std::optional<std::filesystem::path>& file, const Environment& env);
+
+// Lines "key = value" of the effective configuration, secrets redacted.
+std::vector<std::string> describe(const Config& config);
+
+// Setting keys whose values differ and which a SIGHUP cannot change.
+std::vector<std::string> restart_required(const Config& running, const Config& reloaded);
+
+std::chrono::milliseconds parse_duration(std::string_view text);  // "250ms", "5s", "2m", "1h"; throws
+
+}  // namespace convene::daemon

@@ -1,0 +1,75 @@
+// convened: the Convene scheduling and notification daemon.
+#include "daemon/commands.hpp"
+#include "daemon/version.hpp"
+
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: convened [--config FILE] COMMAND [OPTIONS]
+
+commands:
+  serve [--migrate]   run the daemon (with --migrate, apply pending migrations first)
+  migrate             apply pending database migrations and exit
+  check-config        validate the configuration and print the effective settings
+  version             print the version (also --version)
+  help                print this help (also --help)
+
+--config FILE defaults to /etc/convene/convened.toml (optional when it is the default).
+Every setting can be overridden by the environment variable CONVENE_<SETTING>, for
+example CONVENE_DATABASE_URL or CONVENE_HTTP_LISTEN.
+)";
+
+int usage_error(const std::string& message) {
+  std::cerr << "convened: " << message << "\nsee 'convened help'\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace convene::daemon;
+  CommandOptions options;
+  std::string command;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--config") {
+      if (i + 1 >= args.size()) return usage_error("--config needs a file");
+      options.config_path = args[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      options.config_path = arg.substr(9);
+    } else if (arg == "--version" || arg == "-V") {
+      command = "version";
+    } else if (arg == "--help" || arg == "-h") {
+      command = "help";
+    } else if (arg == "--migrate" && command == "serve") {
+      options.migrate_first = true;
+    } else if (!arg.empty() && arg[0] == '-') {
+      return usage_error("unknown option '" + arg + "'");
+    } else if (command.empty()) {
+      command = arg;
+    } else {
+      return usage_error("unexpected argument '" + arg + "'");
+    }
+  }
+  if (command == "serve") return serve(options);
+  if (command == "migrate") return migrate(options);
+  if (command == "check-config") return check_config(options);
+  if (command == "version") {
+    std::cout << "convened " << kVersion << "\n";
+    return 0;
+  }
+  if (command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (command.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  return usage_error("unknown command '" + command + "'");
+}

@@ -1,0 +1,118 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/run, scripts/test and scripts/pg. Source it; do not run it.
+
+# Repository root, computed from this file's own location.
+CONVENE_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# as_root CMD...: run CMD as root (directly when already root, else via sudo).
+as_root() {
+    if [[ ${EUID} -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root to run: $* (and sudo is not installed)"
+    fi
+}
+
+# ensure_packages: install the packages of scripts/packages.txt that are missing.
+# No apt calls at all when everything is installed already.
+ensure_packages() {
+    local list="${CONVENE_REPO}/scripts/packages.txt" line pkg
+    local -a missing=()
+    [[ -r ${list} ]] || die "missing ${list}"
+    while IFS= read -r line || [[ -n ${line} ]]; do
+        line="${line%%#*}"
+        for pkg in ${line}; do
+            if [[ "$(dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null || true)" != "install ok installed" ]]; then
+                missing+=("${pkg}")
+            fi
+        done
+    done <"${list}"
+    if ((${#missing[@]} == 0)); then
+        return 0
+    fi
+    log "installing missing packages: ${missing[*]}"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# run_as_pg_owner CMD...: PostgreSQL refuses to run as root, so as root run CMD as
+# the 'postgres' system user (created by postgresql-common); otherwise run it as is.
+run_as_pg_owner() {
+    if [[ ${EUID} -eq 0 ]]; then
+        id postgres >/dev/null 2>&1 || die "user 'postgres' does not exist (is postgresql-15 installed?)"
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# pg_bindir: directory holding initdb, pg_ctl, postgres.
+pg_bindir() {
+    local dir
+    if [[ -n ${CONVENE_PG_BINDIR:-} && -x ${CONVENE_PG_BINDIR}/initdb ]]; then
+        printf '%s\n' "${CONVENE_PG_BINDIR}"
+        return 0
+    fi
+    if command -v pg_config >/dev/null 2>&1; then
+        dir="$(pg_config --bindir 2>/dev/null || true)"
+        if [[ -n ${dir} && -x ${dir}/initdb ]]; then
+            printf '%s\n' "${dir}"
+            return 0
+        fi
+    fi
+    dir=/usr/lib/postgresql/15/bin
+    [[ -x ${dir}/initdb ]] || die "cannot find PostgreSQL server binaries (initdb); install postgresql-15"
+    printf '%s\n' "${dir}"
+}
+
+# cache_value BUILD_DIR KEY: print KEY's value from BUILD_DIR/CMakeCache.txt (empty if absent).
+cache_value() {
+    local line
+    while IFS= read -r line; do
+        if [[ ${line} == "$2="* || ${line} == "$2:"*=* ]]; then
+            printf '%s\n' "${line#*=}"
+            return 0
+        fi
+    done <"$1/CMakeCache.txt"
+}
+
+# configure_and_build BUILD_DIR CMAKE_ARGS...: (re)configure with Ninja when needed,
+# then build incrementally.
+configure_and_build() {
+    local build_dir="$1" arg key value need_configure=0
+    shift
+    [[ ${build_dir} == /* ]] || build_dir="${CONVENE_REPO}/${build_dir}"
+    [[ -f ${CONVENE_REPO}/CMakeLists.txt ]] || die "${CONVENE_REPO}/CMakeLists.txt does not exist yet"
+    if [[ ! -f ${build_dir}/build.ninja || ! -f ${build_dir}/CMakeCache.txt ]]; then
+        need_configure=1
+        # A cache left by another generator would make 'cmake -G Ninja' fail.
+        if [[ -f ${build_dir}/CMakeCache.txt && "$(cache_value "${build_dir}" CMAKE_GENERATOR)" != Ninja ]]; then
+            rm -rf "${build_dir}/CMakeCache.txt" "${build_dir}/CMakeFiles"
+        fi
+    else
+        # Reconfigure when a requested -DKEY[:TYPE]=VALUE differs from the cache.
+        for arg in "$@"; do
+            if [[ ${arg} == -D*=* ]]; then
+                key="${arg#-D}"
+                value="${key#*=}"
+                key="${key%%=*}"
+                key="${key%%:*}"
+                if [[ "$(cache_value "${build_dir}" "${key}")" != "${value}" ]]; then
+                    need_configure=1
+                fi
+            fi
+        done
+    fi
+    if ((need_configure)); then
+        log "configuring ${build_dir}: $*"
+        cmake -S "${CONVENE_REPO}" -B "${build_dir}" -G Ninja "$@"
+    fi
+    log "building ${build_dir}"
+    cmake --build "${build_dir}" -j "$(nproc)"
+}
