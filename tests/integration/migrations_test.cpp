@@ -1,0 +1,139 @@
+#include "store/migrations.hpp"
+#include "support/test_database.hpp"
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/transaction>
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+using namespace convene::store;
+using convene::testing::DatabaseTest;
+using convene::testing::project_migrations;
+
+namespace {
+
+Migration make(int version, std::string name, std::string sql) {
+  Migration m;
+  m.version = version;
+  m.name = std::move(name);
+  m.sql = std::move(sql);
+  m.checksum = sha256_hex(m.sql);
+  return m;
+}
+
+long long count(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  return tx.exec(sql)[0][0].as<long long>();
+}
+
+bool table_exists(const std::string& url, const std::string& table) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  return !tx.exec_params("SELECT to_regclass($1)", table)[0][0].is_null();
+}
+
+}  // namespace
+
+class Migrations : public DatabaseTest {};
+
+TEST_F(Migrations, AppliesTheProjectSchemaThenIsANoOp) {
+  pqxx::connection c(db.url());
+  const auto first = migrate(c, project_migrations());
+  EXPECT_EQ(first.applied.size(), project_migrations().size());
+  EXPECT_EQ(first.already_applied, 0u);
+  for (const char* table : {"communities", "members", "memberships", "roles", "rooms", "meetings", "room_bookings",
+                            "topics", "events", "notifications", "jobs", "tokens"})
+    EXPECT_TRUE(table_exists(db.url(), table)) << table;
+
+  const auto second = migrate(c, project_migrations());
+  EXPECT_TRUE(second.applied.empty());
+  EXPECT_EQ(second.already_applied, project_migrations().size());
+  EXPECT_EQ(count(db.url(), "SELECT count(*) FROM schema_migrations"),
+            static_cast<long long>(project_migrations().size()));
+}
+
+TEST_F(Migrations, RecordsChecksumsAndRefusesAChangedAppliedMigration) {
+  pqxx::connection c(db.url());
+  std::vector<Migration> v1{make(1, "001_a", "CREATE TABLE a (x int);")};
+  migrate(c, v1);
+  EXPECT_EQ(count(db.url(), "SELECT count(*) FROM schema_migrations WHERE checksum = '" + v1[0].checksum + "'"), 1);
+
+  std::vector<Migration> edited{make(1, "001_a", "CREATE TABLE a (x int, y int);"),
+                                make(2, "002_b", "CREATE TABLE b (x int);")};
+  try {
+    migrate(c, edited);
+    FAIL() << "an edited applied migration was accepted";
+  } catch (const MigrationError& e) {
+    EXPECT_NE(std::string(e.what()).find("001_a"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("changed"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(table_exists(db.url(), "b")) << "nothing may be applied after a refused check";
+}
+
+TEST_F(Migrations, AFailingMigrationLeavesNothingBehind) {
+  pqxx::connection c(db.url());
+  std::vector<Migration> ms{make(1, "001_ok", "CREATE TABLE ok (x int);"),
+                            make(2, "002_broken", "CREATE TABLE half (x int); SELECT no_such_function();")};
+  EXPECT_THROW(migrate(c, ms), MigrationError);
+  EXPECT_TRUE(table_exists(db.url(), "ok"));
+  EXPECT_FALSE(table_exists(db.url(), "half")) << "each migration is one transaction";
+  EXPECT_EQ(count(db.url(), "SELECT count(*) FROM schema_migrations"), 1);
+  // Fixed, it applies on the next run.
+  ms[1] = make(2, "002_broken", "CREATE TABLE half (x int);");
+  EXPECT_EQ(migrate(c, ms).applied, std::vector<std::string>{"002_broken"});
+}
+
+TEST_F(Migrations, RefusesANewMigrationNumberedBelowTheNewestApplied) {
+  pqxx::connection c(db.url());
+  migrate(c, {make(1, "001_a", "SELECT 1;"), make(3, "003_c", "SELECT 3;")});
+  EXPECT_THROW(migrate(c, {make(1, "001_a", "SELECT 1;"), make(2, "002_b", "SELECT 2;"), make(3, "003_c", "SELECT 3;")}),
+               MigrationError);
+}
+
+TEST_F(Migrations, ConcurrentRunsApplyEachMigrationOnce) {
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  std::atomic<std::size_t> applied{0};
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      try {
+        pqxx::connection c(db.url());
+        applied += migrate(c, project_migrations()).applied.size();
+      } catch (const std::exception& e) {
+        ++failures;
+        ADD_FAILURE() << e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(applied.load(), project_migrations().size());
+  EXPECT_EQ(count(db.url(), "SELECT count(*) FROM schema_migrations"),
+            static_cast<long long>(project_migrations().size()));
+}
+
+TEST_F(Migrations, StatusReportsPendingChangedAndUnknown) {
+  pqxx::connection c(db.url());
+  std::vector<Migration> ms{make(1, "001_a", "SELECT 1;"), make(2, "002_b", "SELECT 2;")};
+  {
+    pqxx::work tx(c);
+    const auto status = schema_status(tx, ms);
+    EXPECT_EQ(status.pending, (std::vector<std::string>{"001_a", "002_b"}));
+    EXPECT_FALSE(status.up_to_date());
+  }
+  migrate(c, ms);
+  {
+    pqxx::work tx(c);
+    EXPECT_TRUE(schema_status(tx, ms).up_to_date());
+    // An older release sees a newer migration as unknown but is still up to date.
+    const auto older = schema_status(tx, {ms[0]});
+    EXPECT_TRUE(older.up_to_date());
+    EXPECT_EQ(older.unknown, std::vector<std::string>{"002_b"});
+    const auto edited = schema_status(tx, {make(1, "001_a", "SELECT 11;"), ms[1]});
+    EXPECT_EQ(edited.changed, std::vector<std::string>{"001_a"});
+  }
+}

@@ -1,0 +1,172 @@
+#include "daemon/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <unistd.h>
+
+using namespace convene::daemon;
+using namespace std::chrono_literals;
+
+namespace {
+
+class ConfigFile {
+ public:
+  explicit ConfigFile(const std::string& text) {
+    char name[] = "/tmp/convened-config-XXXXXX";
+    const int fd = ::mkstemp(name);
+    ::close(fd);
+    path_ = name;
+    std::ofstream(path_) << text;
+  }
+  ~ConfigFile() { std::filesystem::remove(path_); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::vector<std::string> problems_of(const std::optional<std::filesystem::path>& file, const Environment& env) {
+  try {
+    load_config(file, env);
+  } catch (const ConfigError& e) {
+    return e.problems();
+  }
+  return {};
+}
+
+bool mentions(const std::vector<std::string>& problems, const std::string& text) {
+  for (const auto& p : problems)
+    if (p.find(text) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(Config, DefaultsWhenTheDefaultFileIsAbsent) {
+  // The default path (/etc/convene/convened.toml) is optional; nothing is there on test machines.
+  if (std::filesystem::exists(kDefaultConfigPath)) GTEST_SKIP() << "a real configuration is installed";
+  const Config c = load_config(std::nullopt, {});
+  EXPECT_EQ(c.http_listen.host, "127.0.0.1");
+  EXPECT_EQ(c.http_listen.port, 8080);
+  EXPECT_EQ(c.database_pool_size, 8u);
+  EXPECT_EQ(c.shutdown_timeout, 20s);
+  EXPECT_EQ(c.organisation_time_zone, "UTC");
+  EXPECT_FALSE(c.schema_dir.empty());
+}
+
+TEST(Config, ReadsEveryKeyFromTheFile) {
+  ConfigFile file(R"(
+database_url = "postgresql://convene@db.internal/convene"
+database_pool_size = 16
+database_connect_timeout = "3s"
+http_listen = "[::1]:9090"
+http_threads = 4
+http_max_body = 65536
+state_directory = "/srv/convene"
+schema_dir = "/usr/share/convene/schema"
+public_url = "https://convene.example.org/"
+organisation_time_zone = "America/Chicago"
+log_level = "debug"
+log_format = "json"
+shutdown_timeout = "45s"
+)");
+  const Config c = load_config(file.path(), {});
+  EXPECT_EQ(c.database_url, "postgresql://convene@db.internal/convene");
+  EXPECT_EQ(c.database_pool_size, 16u);
+  EXPECT_EQ(c.database_connect_timeout, 3s);
+  EXPECT_EQ(c.http_listen.host, "::1");
+  EXPECT_EQ(c.http_listen.port, 9090);
+  EXPECT_EQ(c.http_listen.to_string(), "[::1]:9090");
+  EXPECT_EQ(c.http_threads, 4);
+  EXPECT_EQ(c.http_max_body, 65536u);
+  EXPECT_EQ(c.state_directory, "/srv/convene");
+  EXPECT_EQ(c.schema_dir, "/usr/share/convene/schema");
+  EXPECT_EQ(c.public_url, "https://convene.example.org");  // trailing slash dropped
+  EXPECT_EQ(c.organisation_time_zone, "America/Chicago");
+  EXPECT_EQ(c.log_level, convene::log::Level::debug);
+  EXPECT_EQ(c.log_format, convene::log::Format::json);
+  EXPECT_EQ(c.shutdown_timeout, 45s);
+}
+
+TEST(Config, EnvironmentOverridesTheFile) {
+  ConfigFile file("database_pool_size = 16\nhttp_listen = \"127.0.0.1:9000\"\n");
+  const Config c = load_config(file.path(), {{"CONVENE_DATABASE_POOL_SIZE", "4"},
+                                             {"CONVENE_HTTP_LISTEN", "0.0.0.0:8081"},
+                                             {"CONVENE_UNRELATED", "ignored"}});
+  EXPECT_EQ(c.database_pool_size, 4u);
+  EXPECT_EQ(c.http_listen.host, "0.0.0.0");
+  EXPECT_EQ(c.http_listen.port, 8081);
+}
+
+TEST(Config, ReportsEveryBadValueWithWhereItCameFrom) {
+  ConfigFile file("database_pool_size = 0\nlog_level = \"loud\"\nhttp_listen = \"8080\"\n");
+  const auto problems = problems_of(file.path(), {{"CONVENE_SHUTDOWN_TIMEOUT", "soon"},
+                                                  {"CONVENE_ORGANISATION_TIME_ZONE", "Mars/Olympus"}});
+  ASSERT_EQ(problems.size(), 5u);
+  EXPECT_TRUE(mentions(problems, "database_pool_size must be a whole number from 1 to 256"));
+  EXPECT_TRUE(mentions(problems, "log_level must be one of"));
+  EXPECT_TRUE(mentions(problems, "http_listen must be host:port"));
+  EXPECT_TRUE(mentions(problems, "CONVENE_SHUTDOWN_TIMEOUT must be a duration"));
+  EXPECT_TRUE(mentions(problems, "CONVENE_ORGANISATION_TIME_ZONE must be an IANA time zone"));
+  EXPECT_TRUE(mentions(problems, file.path().string()));
+}
+
+TEST(Config, RejectsUnknownKeysSoTyposAreNoticed) {
+  ConfigFile file("databse_url = \"postgresql:///x\"\n");
+  EXPECT_TRUE(mentions(problems_of(file.path(), {}), "unknown setting 'databse_url'"));
+}
+
+TEST(Config, RejectsTomlSyntaxErrorsWithTheirPosition) {
+  ConfigFile file("log_level = \"info\"\nhttp_threads = = 3\n");
+  const auto problems = problems_of(file.path(), {});
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_TRUE(mentions(problems, file.path().string() + ":2:"));
+}
+
+TEST(Config, AnExplicitFileMustExist) {
+  EXPECT_TRUE(mentions(problems_of(std::filesystem::path("/nonexistent/convened.toml"), {}), "does not exist"));
+}
+
+TEST(Config, ValidatesShapes) {
+  EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_PUBLIC_URL", "ftp://x"}}).empty());
+  EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_PUBLIC_URL", "not a url"}}).empty());
+  EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_STATE_DIRECTORY", "relative/dir"}}).empty());
+  EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_HTTP_LISTEN", "127.0.0.1:70000"}}).empty());
+  EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_HTTP_LISTEN", "[::1:80"}}).empty());
+  EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_DATABASE_URL", ""}}).empty());
+  EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_DATABASE_CONNECT_TIMEOUT", "10ms"}}).empty());
+  EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_HTTP_MAX_BODY", "12"}}).empty());
+  EXPECT_TRUE(problems_of(std::nullopt, {{"CONVENE_HTTP_LISTEN", "127.0.0.1:0"}}).empty());
+}
+
+TEST(Durations, ParseOperatorUnits) {
+  EXPECT_EQ(parse_duration("250ms"), 250ms);
+  EXPECT_EQ(parse_duration("5s"), 5s);
+  EXPECT_EQ(parse_duration("2m"), 2min);
+  EXPECT_EQ(parse_duration("1h"), 1h);
+  for (const char* bad : {"", "5", "s", "-5s", "5 s", "5d", "1.5s", "9999999999s"})
+    EXPECT_THROW(parse_duration(bad), std::invalid_argument) << bad;
+}
+
+TEST(Config, DescribeRedactsTheDatabasePassword) {
+  const Config c = load_config(std::nullopt, {{"CONVENE_DATABASE_URL", "postgresql://convene:hunter2@db/convene"}});
+  std::string all;
+  for (const auto& line : describe(c)) all += line + "\n";
+  EXPECT_EQ(all.find("hunter2"), std::string::npos);
+  EXPECT_NE(all.find("database_url = postgresql://convene:***@db/convene"), std::string::npos);
+  EXPECT_NE(all.find("log_level = info"), std::string::npos);
+}
+
+TEST(Config, OnlyLoggingIsReloadable) {
+  const Config running = load_config(std::nullopt, {});
+  Config reloaded = load_config(std::nullopt, {{"CONVENE_LOG_LEVEL", "debug"}, {"CONVENE_LOG_FORMAT", "json"}});
+  EXPECT_TRUE(restart_required(running, reloaded).empty());
+  reloaded = load_config(std::nullopt, {{"CONVENE_HTTP_THREADS", "2"}, {"CONVENE_DATABASE_URL", "postgresql://u:other@h/d"}});
+  const auto keys = restart_required(running, reloaded);
+  EXPECT_EQ(keys, (std::vector<std::string>{"database_url", "http_threads"}));
+  // A changed password alone, hidden by the redaction, still counts.
+  const Config a = load_config(std::nullopt, {{"CONVENE_DATABASE_URL", "postgresql://u:one@h/d"}});
+  const Config b = load_config(std::nullopt, {{"CONVENE_DATABASE_URL", "postgresql://u:two@h/d"}});
+  EXPECT_EQ(restart_required(a, b), (std::vector<std::string>{"database_url"}));
+}
