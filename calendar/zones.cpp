@@ -2,8 +2,12 @@
 
 #include <libical/ical.h>
 
+#include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+
+#include "calendar/libical_lock.hpp"
 
 namespace convene::calendar {
 namespace {
@@ -19,22 +23,33 @@ bool plausible_zone_name(std::string_view name) {
   return true;
 }
 
-std::mutex& libical_zone_mutex() {
+}  // namespace
+
+std::mutex& libical_mutex() {
   static std::mutex m;
   return m;
 }
 
-}  // namespace
+icaltimezone* detail::find_zone_locked(std::string_view name) {
+  // libical's lookup costs microseconds, and conversions look zones up all the time. Builtin
+  // zones live until the process ends, so known ones are remembered (a few hundred at most;
+  // unknown names are not, so untrusted input cannot grow the map).
+  static std::map<std::string, icaltimezone*, std::less<>> known;
+  if (const auto it = known.find(name); it != known.end()) return it->second;
+  if (!plausible_zone_name(name)) return nullptr;
+  std::string zone(name);
+  icaltimezone* found = icaltimezone_get_builtin_timezone(zone.c_str());
+  if (found != nullptr) known.emplace(std::move(zone), found);
+  return found;
+}
 
 bool is_known_zone(std::string_view name) {
-  if (!plausible_zone_name(name)) return false;
-  const std::string zone(name);
-  std::lock_guard lock(libical_zone_mutex());
-  return icaltimezone_get_builtin_timezone(zone.c_str()) != nullptr;
+  std::lock_guard lock(libical_mutex());
+  return detail::find_zone_locked(name) != nullptr;
 }
 
 void preload_zones() {
-  std::lock_guard lock(libical_zone_mutex());
+  std::lock_guard lock(libical_mutex());
   icaltimezone_get_builtin_timezones();
 }
 

@@ -3,6 +3,11 @@
 #include "base/log.hpp"
 #include "calendar/clock.hpp"
 #include "calendar/zones.hpp"
+#include "calendar/local_time.hpp"
+#include "daemon/api/api.hpp"
+#include "daemon/api/common.hpp"
+#include "store/sql_time.hpp"
+#include "store/tokens.hpp"
 #include "daemon/config.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/metrics.hpp"
@@ -100,7 +105,11 @@ class Daemon {
         database_(pool_options(config_)),
         readiness_(database_, std::move(migrations)),
         start_time_(std::chrono::duration<double>(clock_.now().time_since_epoch()).count()),
-        http_(config_, HttpServer::Services{readiness_, http_metrics_, [this] { return render_metrics(); }}),
+        api_(api::v1_api(api::Services{database_, config_, clock_})),
+        http_(config_, HttpServer::Services{readiness_, http_metrics_, [this] { return render_metrics(); },
+                                            [this](httplib::Server& server, HttpMetrics& metrics) {
+                                              api_.install(server, metrics);
+                                            }}),
         tasks_(io_) {}
 
   int run() {
@@ -193,6 +202,7 @@ class Daemon {
   HttpMetrics http_metrics_;
   double start_time_;
   asio::io_context io_{1};
+  api::Api api_;
   HttpServer http_;
   Tasks tasks_;
   int exit_status_ = 1;
@@ -244,6 +254,58 @@ int check_config(const CommandOptions& options) {
   } catch (const std::exception& e) {
     std::cerr << "convened: " << e.what() << "\n";
     return 2;
+  }
+}
+
+int token_create(const CommandOptions& options) {
+  auto config = load_or_report(options);
+  if (!config) return 2;
+  log::configure(config->log_level, config->log_format);
+  if (auto problem = api::email_problem(options.email)) {
+    std::cerr << "convened: --email " << *problem << "\n";
+    return 2;
+  }
+  if (!options.role.empty() && options.role != "admin" && options.role != "committee") {
+    std::cerr << "convened: --role must be admin or committee\n";
+    return 2;
+  }
+  if (auto problem = api::text_problem(options.name, api::Text::single_line, 200)) {
+    std::cerr << "convened: --name " << *problem << "\n";
+    return 2;
+  }
+  try {
+    calendar::SystemClock clock;
+    store::Database database(pool_options(*config));
+    const auto now = clock.now();
+    const std::string now_sql = store::sql_instant(now);
+    const std::string today = calendar::format_date(
+        std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(calendar::to_local(now, config->organisation_time_zone))});
+    const std::string token = store::generate_token(store::TokenPurpose::api);
+    const std::string name = options.name.empty() ? options.email.substr(0, options.email.find('@')) : options.name;
+    const auto member_id = database.transact([&](pqxx::work& tx) {
+      auto rows = tx.exec_params("SELECT id FROM members WHERE lower(email) = lower($1)", options.email);
+      const auto id = rows.empty() ? tx.exec_params(
+                                           "INSERT INTO members (email, name, time_zone, created_at, updated_at) "
+                                           "VALUES ($1, $2, $3, $4, $4) RETURNING id",
+                                           options.email, name, config->organisation_time_zone, now_sql)[0][0]
+                                         .as<std::int64_t>()
+                                   : rows[0][0].as<std::int64_t>();
+      if (!options.role.empty())
+        tx.exec_params(
+            "INSERT INTO roles (member_id, role, starts_on, created_at) SELECT $1, $2, $3::date, $4 "
+            "WHERE NOT EXISTS (SELECT 1 FROM roles WHERE member_id = $1 AND role = $2 AND community_id IS NULL "
+            "AND starts_on <= $3::date AND (ends_on IS NULL OR ends_on >= $3::date))",
+            id, options.role, today, now_sql);
+      store::insert_token(tx, id, store::TokenPurpose::api, token, "convened token create", now_sql);
+      return id;
+    });
+    std::cerr << "member " << member_id << " (" << options.email << ")"
+              << (options.role.empty() ? "" : ", role " + options.role) << "; the token is shown only once:\n";
+    std::cout << token << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "convened: token create failed: " << describe_failure(e, *config) << "\n";
+    return 1;
   }
 }
 

@@ -137,6 +137,11 @@ const std::vector<Setting>& settings() {
          if (c.shutdown_timeout > std::chrono::minutes(10)) throw std::invalid_argument("must be at most 10m");
        },
        [](const Config& c) { return std::to_string(c.shutdown_timeout.count()) + "ms"; }},
+      {"booking_horizon_months", false,
+       [](Config& c, const std::string& v) { c.booking_horizon_months = parse_integer(v, 1, 60); },
+       [](const Config& c) { return std::to_string(c.booking_horizon_months); }},
+      {"max_occurrences", false, [](Config& c, const std::string& v) { c.max_occurrences = parse_integer(v, 1, 10000); },
+       [](const Config& c) { return std::to_string(c.max_occurrences); }},
   };
   return all;
 }

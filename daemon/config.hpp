@@ -34,6 +34,8 @@ struct Config {
   log::Level log_level = log::Level::info;
   log::Format log_format = log::Format::text;
   std::chrono::milliseconds shutdown_timeout{20000};
+  int booking_horizon_months = 18;  // rooms are booked for every occurrence this far ahead
+  int max_occurrences = 800;        // a series with more occurrences in the horizon is refused
 };
 
 // Every problem found, one per line, each naming the file key or environment variable.

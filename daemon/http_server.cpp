@@ -27,7 +27,8 @@ HttpServer::HttpServer(const Config& config, Services services)
     : config_(config), services_(std::move(services)) {
   const auto threads = static_cast<std::size_t>(config_.http_threads);
   server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server_.set_payload_max_length(config_.http_max_body);
+  // CSV imports may be up to 20 MiB; JSON routes check the smaller http_max_body themselves.
+  server_.set_payload_max_length(std::max<std::size_t>(config_.http_max_body, 20 * 1024 * 1024));
   server_.set_read_timeout(10, 0);
   server_.set_write_timeout(10, 0);
   server_.set_keep_alive_timeout(5);
@@ -82,6 +83,7 @@ HttpServer::HttpServer(const Config& config, Services services)
   route_get("/metrics", "/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(services_.render_metrics(), "text/plain; version=0.0.4; charset=utf-8");
   });
+  if (services_.install_routes) services_.install_routes(server_, services_.metrics);
 }
 
 HttpServer::~HttpServer() { stop(); }

@@ -25,6 +25,8 @@ class HttpServer {
     const Readiness& readiness;
     HttpMetrics& metrics;
     std::function<std::string()> render_metrics;  // the whole /metrics body
+    // Registers further routes (the v1 API) on the server.
+    std::function<void(httplib::Server&, HttpMetrics&)> install_routes = {};
   };
 
   HttpServer(const Config& config, Services services);

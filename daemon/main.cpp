@@ -15,6 +15,8 @@ commands:
   serve [--migrate]   run the daemon (with --migrate, apply pending migrations first)
   migrate             apply pending database migrations and exit
   check-config        validate the configuration and print the effective settings
+  token create --email E [--role admin|committee] [--name N]
+                      create the member if needed, grant a global role, print a new API token
   version             print the version (also --version)
   help                print this help (also --help)
 
@@ -48,10 +50,15 @@ int main(int argc, char** argv) {
       command = "help";
     } else if (arg == "--migrate" && command == "serve") {
       options.migrate_first = true;
+    } else if ((arg == "--email" || arg == "--role" || arg == "--name") && command == "token create") {
+      if (i + 1 >= args.size()) return usage_error(arg + " needs a value");
+      (arg == "--email" ? options.email : arg == "--role" ? options.role : options.name) = args[++i];
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error("unknown option '" + arg + "'");
     } else if (command.empty()) {
       command = arg;
+    } else if (command == "token" && arg == "create") {
+      command = "token create";
     } else {
       return usage_error("unexpected argument '" + arg + "'");
     }
@@ -59,6 +66,10 @@ int main(int argc, char** argv) {
   if (command == "serve") return serve(options);
   if (command == "migrate") return migrate(options);
   if (command == "check-config") return check_config(options);
+  if (command == "token create") {
+    if (options.email.empty()) return usage_error("token create needs --email");
+    return token_create(options);
+  }
   if (command == "version") {
     std::cout << "convened " << kVersion << "\n";
     return 0;

@@ -23,7 +23,12 @@ ConnectionPool::ConnectionPool(PoolOptions options)
 
 ConnectionPool::~ConnectionPool() = default;
 
-std::unique_ptr<pqxx::connection> ConnectionPool::connect() { return std::make_unique<pqxx::connection>(conninfo_); }
+std::unique_ptr<pqxx::connection> ConnectionPool::connect() {
+  auto connection = std::make_unique<pqxx::connection>(conninfo_);
+  // Instants are exchanged as UTC text (store/sql_time.hpp), whatever the server's default.
+  connection->set_variable("TimeZone", "'UTC'");
+  return connection;
+}
 
 ConnectionPool::Lease ConnectionPool::acquire() {
   const auto started = std::chrono::steady_clock::now();

@@ -1,0 +1,186 @@
+#include "calendar/local_time.hpp"
+
+#include <libical/ical.h>
+
+#include <array>
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "calendar/libical_lock.hpp"
+
+namespace convene::calendar {
+namespace {
+
+using std::chrono::days;
+using std::chrono::hours;
+using std::chrono::seconds;
+using std::chrono::sys_seconds;
+
+// Exactly `n` ASCII digits at `pos`.
+std::optional<int> digits(std::string_view s, std::size_t pos, std::size_t n) {
+  if (pos + n > s.size()) return std::nullopt;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    const char c = s[i];
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+// "YYYY-MM-DD" at the start of `s` (the caller checks what follows).
+std::optional<std::chrono::year_month_day> date_prefix(std::string_view s) {
+  if (s.size() < 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  const auto y = digits(s, 0, 4), m = digits(s, 5, 2), d = digits(s, 8, 2);
+  if (!y || !m || !d) return std::nullopt;
+  const std::chrono::year_month_day ymd{std::chrono::year{*y}, std::chrono::month{static_cast<unsigned>(*m)},
+                                        std::chrono::day{static_cast<unsigned>(*d)}};
+  if (!ymd.ok()) return std::nullopt;
+  return ymd;
+}
+
+icaltimetype utc_icaltime(sys_seconds t) {
+  const auto day = std::chrono::floor<days>(t);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss<seconds> tod{t - day};
+  icaltimetype tt = icaltime_null_time();
+  tt.year = int(ymd.year());
+  tt.month = int(unsigned(ymd.month()));
+  tt.day = int(unsigned(ymd.day()));
+  tt.hour = int(tod.hours().count());
+  tt.minute = int(tod.minutes().count());
+  tt.second = int(tod.seconds().count());
+  tt.is_date = 0;
+  tt.zone = icaltimezone_get_utc_timezone();
+  return tt;
+}
+
+// Further than any UTC offset there has ever been (LMT offsets reached about ±16h).
+constexpr hours kReach{20};
+
+}  // namespace
+
+std::optional<LocalDateTime> parse_local_datetime(std::string_view text) {
+  if (text.size() != 16 && text.size() != 19) return std::nullopt;
+  const auto date = date_prefix(text);
+  if (!date || text[10] != 'T' || text[13] != ':') return std::nullopt;
+  const auto h = digits(text, 11, 2), mi = digits(text, 14, 2);
+  if (!h || !mi || *h > 23 || *mi > 59) return std::nullopt;
+  int s = 0;
+  if (text.size() == 19) {
+    const auto sec = digits(text, 17, 2);
+    if (text[16] != ':' || !sec || *sec > 59) return std::nullopt;
+    s = *sec;
+  }
+  return LocalDateTime{std::chrono::local_days{*date}} + hours{*h} + std::chrono::minutes{*mi} + seconds{s};
+}
+
+std::optional<std::chrono::year_month_day> parse_date(std::string_view text) {
+  if (text.size() != 10) return std::nullopt;
+  return date_prefix(text);
+}
+
+std::string format_local_datetime(LocalDateTime local) {
+  const auto day = std::chrono::floor<days>(local);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss<seconds> tod{local - day};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02ld", int(ymd.year()), unsigned(ymd.month()),
+                unsigned(ymd.day()), long(tod.hours().count()), long(tod.minutes().count()),
+                long(tod.seconds().count()));
+  return buf;
+}
+
+std::string format_date(std::chrono::year_month_day date) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", int(date.year()), unsigned(date.month()), unsigned(date.day()));
+  return buf;
+}
+
+namespace detail {
+
+icaltimezone* require_zone_locked(std::string_view name) {
+  icaltimezone* zone = find_zone_locked(name);
+  if (zone == nullptr) throw UnknownZone("unknown time zone \"" + std::string(name.substr(0, 64)) + "\"");
+  return zone;
+}
+
+seconds utc_offset_locked(icaltimezone* zone, sys_seconds t) {
+  icaltimetype tt = utc_icaltime(t);
+  int is_daylight = 0;
+  return seconds{icaltimezone_get_utc_offset_of_utc_time(zone, &tt, &is_daylight)};
+}
+
+Instant to_instant_locked(icaltimezone* zone, LocalDateTime local) {
+  const sys_seconds wall{local.time_since_epoch()};  // the wall reading, as if it were UTC
+  const auto offset_at = [zone](sys_seconds t) { return utc_offset_locked(zone, t); };
+
+  // Usual case: one offset on both sides, and it maps back.
+  const seconds before = offset_at(wall - kReach), after = offset_at(wall + kReach);
+  if (before == after && offset_at(wall - before) == before)
+    return std::chrono::time_point_cast<std::chrono::microseconds>(wall - before);
+
+  // Every offset in force within reach of the wall reading: an instant for `local` must be
+  // wall - offset for one of them.
+  std::array<seconds, 12> offsets{};
+  std::size_t count = 0;
+  const auto add = [&](seconds o) {
+    for (std::size_t i = 0; i < count; ++i)
+      if (offsets[i] == o) return;
+    if (count < offsets.size()) offsets[count++] = o;
+  };
+  add(before);
+  add(offset_at(wall));
+  add(after);
+  for (int round = 0; round < 2; ++round) {
+    const std::size_t known = count;
+    for (std::size_t i = 0; i < known; ++i) add(offset_at(wall - offsets[i]));
+  }
+
+  // Instants whose wall reading is exactly `local`; twice in a fall-back: the earlier one.
+  std::optional<sys_seconds> first;
+  for (std::size_t i = 0; i < count; ++i) {
+    const sys_seconds t = wall - offsets[i];
+    if (offset_at(t) == offsets[i] && (!first || t < *first)) first = t;
+  }
+  if (first) return std::chrono::time_point_cast<std::chrono::microseconds>(*first);
+
+  // None: `local` is in a spring-forward gap. The first instant whose wall reading is past it
+  // is the transition instant; find it to the second.
+  sys_seconds lo = wall - kReach, hi = wall + kReach;  // reading(lo) <= wall < reading(hi)
+  if (lo + offset_at(lo) > wall || hi + offset_at(hi) <= wall)
+    return std::chrono::time_point_cast<std::chrono::microseconds>(wall - offset_at(wall - kReach));
+  while (hi - lo > seconds{1}) {
+    const sys_seconds mid = lo + (hi - lo) / 2;
+    if (mid + offset_at(mid) > wall)
+      hi = mid;
+    else
+      lo = mid;
+  }
+  return std::chrono::time_point_cast<std::chrono::microseconds>(hi);
+}
+
+LocalDateTime to_local_locked(icaltimezone* zone, Instant t) {
+  const sys_seconds s = std::chrono::floor<seconds>(t);
+  return LocalDateTime{(s + utc_offset_locked(zone, s)).time_since_epoch()};
+}
+
+}  // namespace detail
+
+Instant to_instant(LocalDateTime local, std::string_view zone) {
+  std::lock_guard lock(libical_mutex());
+  return detail::to_instant_locked(detail::require_zone_locked(zone), local);
+}
+
+LocalDateTime to_local(Instant t, std::string_view zone) {
+  std::lock_guard lock(libical_mutex());
+  return detail::to_local_locked(detail::require_zone_locked(zone), t);
+}
+
+std::chrono::seconds utc_offset(Instant t, std::string_view zone) {
+  std::lock_guard lock(libical_mutex());
+  return detail::utc_offset_locked(detail::require_zone_locked(zone), std::chrono::floor<seconds>(t));
+}
+
+}  // namespace convene::calendar

@@ -1,0 +1,387 @@
+#include "calendar/recurrence.hpp"
+
+#include <libical/ical.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "calendar/libical_lock.hpp"
+
+namespace convene::calendar {
+namespace {
+
+using std::chrono::seconds;
+using std::chrono::sys_seconds;
+
+// Further than any UTC offset there has ever been: an occurrence at wall time W starts within
+// [W - kReach, W + kReach].
+constexpr std::chrono::hours kReach{20};
+
+constexpr std::size_t kMaxRruleLength = 500;
+constexpr long kMaxInterval = 1000;
+constexpr long kMaxCount = 100000;
+
+constexpr std::array<std::string_view, 14> kKnownParts = {"FREQ",     "UNTIL",   "COUNT",    "INTERVAL",   "BYSECOND",
+                                                          "BYMINUTE", "BYHOUR",  "BYDAY",    "BYMONTHDAY", "BYYEARDAY",
+                                                          "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST"};
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+
+// A whole number of at most 7 digits, else -1.
+long small_number(std::string_view s) {
+  if (s.empty() || s.size() > 7) return -1;
+  long v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+// Comma-separated whole numbers, each optionally signed; empty when malformed.
+std::vector<long> number_list(std::string_view s) {
+  std::vector<long> out;
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    const std::size_t end = std::min(s.find(',', pos), s.size());
+    std::string_view item = s.substr(pos, end - pos);
+    pos = end + 1;
+    long sign = 1;
+    if (!item.empty() && (item.front() == '+' || item.front() == '-')) {
+      if (item.front() == '-') sign = -1;
+      item.remove_prefix(1);
+    }
+    const long n = small_number(item);
+    if (n < 0) return {};
+    out.push_back(sign * n);
+  }
+  return out;
+}
+
+// Whether some BYMONTHDAY exists in some BYMONTH month (in some year). Malformed lists are left
+// to libical's parser.
+bool month_day_can_happen(std::string_view bymonth, std::string_view bymonthday) {
+  static constexpr int kLongest[] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const auto months = number_list(bymonth);
+  const auto month_days = number_list(bymonthday);
+  if (months.empty() || month_days.empty()) return true;
+  for (long m : months)
+    for (long d : month_days) {
+      if (m < 1 || m > 12 || d == 0) return true;  // out of range: libical reports it
+      if ((d > 0 ? d : -d) <= kLongest[m]) return true;
+    }
+  return false;
+}
+
+// libical's parse of an rrule that passed the syntactic checks; frees what libical allocated.
+struct ParsedRule {
+  icalrecurrencetype recur;
+  explicit ParsedRule(const std::string& text) : recur(icalrecurrencetype_from_string(text.c_str())) {}
+  ~ParsedRule() {
+    // Only RSCALE allocates, and RSCALE is refused before libical sees the rule; kept for safety.
+    if (recur.rscale != nullptr) std::free(recur.rscale);
+  }
+  ParsedRule(const ParsedRule&) = delete;
+  ParsedRule& operator=(const ParsedRule&) = delete;
+};
+
+using IteratorPtr = std::unique_ptr<icalrecur_iterator, decltype(&icalrecur_iterator_free)>;
+
+icaltimetype floating_icaltime(LocalDateTime local) {
+  const auto day = std::chrono::floor<std::chrono::days>(local);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss<seconds> tod{local - day};
+  icaltimetype tt = icaltime_null_time();
+  tt.year = int(ymd.year());
+  tt.month = int(unsigned(ymd.month()));
+  tt.day = int(unsigned(ymd.day()));
+  tt.hour = int(tod.hours().count());
+  tt.minute = int(tod.minutes().count());
+  tt.second = int(tod.seconds().count());
+  tt.is_date = 0;
+  tt.zone = nullptr;  // floating
+  return tt;
+}
+
+LocalDateTime local_from_icaltime(const icaltimetype& tt) {
+  const std::chrono::year_month_day ymd{std::chrono::year{tt.year}, std::chrono::month{unsigned(tt.month)},
+                                        std::chrono::day{unsigned(tt.day)}};
+  LocalDateTime local{std::chrono::local_days{ymd}};
+  if (!tt.is_date) local += std::chrono::hours{tt.hour} + std::chrono::minutes{tt.minute} + seconds{tt.second};
+  return local;
+}
+
+// With the libical lock held.
+std::optional<std::string> rrule_problem_locked(std::string_view rrule) {
+  if (rrule.empty()) return "the recurrence rule is empty";
+  if (rrule.size() > kMaxRruleLength)
+    return "the recurrence rule is longer than " + std::to_string(kMaxRruleLength) + " characters";
+  if (upper(rrule.substr(0, 6)) == "RRULE:")
+    return "give the rule's value without the \"RRULE:\" name, e.g. FREQ=WEEKLY;BYDAY=MO";
+  for (char c : rrule) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return "the recurrence rule contains a line break or another control character";
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ';' ||
+                    c == '=' || c == ',' || c == '+' || c == '-';
+    if (!ok)
+      return std::string("the recurrence rule contains an unexpected character '") +
+             (u < 0x80 ? std::string(1, c) : std::string("non-ASCII")) + "'";
+  }
+
+  std::array<std::optional<std::string>, kKnownParts.size()> values;  // upper-cased, by kKnownParts index
+  const auto value_of = [&](std::string_view name) -> const std::optional<std::string>& {
+    return values[static_cast<std::size_t>(std::find(kKnownParts.begin(), kKnownParts.end(), name) -
+                                           kKnownParts.begin())];
+  };
+  std::size_t pos = 0;
+  while (pos <= rrule.size()) {
+    const std::size_t end = std::min(rrule.find(';', pos), rrule.size());
+    const std::string_view part = rrule.substr(pos, end - pos);
+    pos = end + 1;
+    if (part.empty()) return "the recurrence rule has an empty part (\";;\" or a trailing \";\")";
+    const std::size_t eq = part.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == part.size())
+      return "\"" + std::string(part) + "\" is not of the form NAME=VALUE";
+    const std::string name = upper(part.substr(0, eq));
+    const auto known = std::find(kKnownParts.begin(), kKnownParts.end(), name);
+    if (known == kKnownParts.end()) return "unknown recurrence rule part \"" + name + "\"";
+    auto& slot = values[static_cast<std::size_t>(known - kKnownParts.begin())];
+    if (slot) return "the recurrence rule part " + name + " appears more than once";
+    slot = upper(part.substr(eq + 1));
+  }
+
+  const auto& freq = value_of("FREQ");
+  if (!freq) return "the recurrence rule has no FREQ";
+  if (*freq == "SECONDLY" || *freq == "MINUTELY" || *freq == "HOURLY")
+    return "FREQ=" + *freq + " is not supported: meetings recur DAILY, WEEKLY, MONTHLY or YEARLY";
+  if (*freq != "DAILY" && *freq != "WEEKLY" && *freq != "MONTHLY" && *freq != "YEARLY")
+    return "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY";
+  if (value_of("COUNT") && value_of("UNTIL")) return "COUNT and UNTIL cannot both be given";
+  if (const auto& interval = value_of("INTERVAL")) {
+    const long n = small_number(*interval);
+    if (n < 1 || n > kMaxInterval) return "INTERVAL must be a whole number from 1 to " + std::to_string(kMaxInterval);
+  }
+  if (const auto& count = value_of("COUNT")) {
+    const long n = small_number(*count);
+    if (n < 1 || n > kMaxCount) return "COUNT must be a whole number from 1 to " + std::to_string(kMaxCount);
+  }
+  if (const auto& until = value_of("UNTIL")) {
+    const std::string& u = *until;
+    // RFC 5545: with a zoned DTSTART, a date-time UNTIL must be in UTC.
+    const auto all_digits = [](auto b, auto e) {
+      return std::all_of(b, e, [](char c) { return c >= '0' && c <= '9'; });
+    };
+    const bool shape = (u.size() == 8 && all_digits(u.begin(), u.end())) ||
+                       (u.size() == 16 && all_digits(u.begin(), u.begin() + 8) && u[8] == 'T' &&
+                        all_digits(u.begin() + 9, u.begin() + 15) && u[15] == 'Z');
+    if (!shape) return "UNTIL must be a date (20271231) or a UTC date-time (20271231T235959Z)";
+  }
+  if (const auto& byday = value_of("BYDAY")) {
+    const bool numbered = byday->find_first_of("0123456789") != std::string::npos;
+    if (numbered && *freq != "MONTHLY" && *freq != "YEARLY")
+      return "a numbered BYDAY (such as 2TU) needs FREQ=MONTHLY or FREQ=YEARLY";
+    if (numbered && *freq == "YEARLY" && value_of("BYWEEKNO"))
+      return "a numbered BYDAY cannot be combined with BYWEEKNO";
+  }
+  if (value_of("BYWEEKNO") && *freq != "YEARLY") return "BYWEEKNO needs FREQ=YEARLY";
+  if (value_of("BYYEARDAY") && *freq != "YEARLY") return "BYYEARDAY needs FREQ=YEARLY";
+  if (value_of("BYMONTHDAY") && *freq == "WEEKLY") return "BYMONTHDAY cannot be used with FREQ=WEEKLY";
+  if (value_of("BYMONTH") && value_of("BYMONTHDAY") &&
+      !month_day_can_happen(*value_of("BYMONTH"), *value_of("BYMONTHDAY")))
+    return "no BYMONTHDAY falls in the BYMONTH months";  // libical would search centuries for one
+  if (value_of("BYSETPOS")) {
+    bool other = false;
+    for (std::string_view by :
+         {"BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH"})
+      other = other || value_of(by).has_value();
+    if (!other) return "BYSETPOS needs another BYxxx part to select from";
+  }
+
+  const ParsedRule parsed{std::string(rrule)};
+  if (parsed.recur.freq == ICAL_NO_RECURRENCE) return "the recurrence rule is not valid RFC 5545 (RRULE) syntax";
+  // libical refuses combinations it cannot expand (BYWEEKNO=1;BYMONTH=6) when it makes an
+  // iterator; a leap-year DTSTART lets leap-day-only rules through.
+  icaltimetype probe = icaltime_null_time();
+  probe.year = 2028;
+  probe.month = 1;
+  probe.day = 3;
+  probe.hour = 10;
+  const IteratorPtr iterator{icalrecur_iterator_new(parsed.recur, probe), &icalrecur_iterator_free};
+  if (!iterator) return "the recurrence rule combines parts that cannot be expanded";
+  return std::nullopt;
+}
+
+// The local starts of a series, in order: DTSTART first, then what the rule produces, with
+// COUNT and UNTIL applied here (libical would compare a floating DTSTART with a UTC UNTIL as if
+// both were UTC). Uses libical: only with the lock held.
+class LocalStarts {
+ public:
+  LocalStarts(const Series& series, icaltimezone* zone)
+      : zone_(zone), dtstart_(series.start), iterator_(nullptr, &icalrecur_iterator_free) {
+    if (!series.rrule) {
+      count_ = 1;
+      return;
+    }
+    if (const auto problem = rrule_problem_locked(*series.rrule))
+      throw std::invalid_argument("invalid recurrence rule: " + *problem);
+    ParsedRule parsed{*series.rrule};
+    count_ = parsed.recur.count;
+    const icaltimetype until = parsed.recur.until;
+    if (!icaltime_is_null_time(until)) {
+      if (until.is_date) {
+        until_kind_ = UntilKind::date;
+        until_local_ = local_from_icaltime(until) + std::chrono::days{1};  // exclusive bound: the next midnight
+      } else if (icaltime_is_utc(until)) {
+        until_kind_ = UntilKind::utc;
+        until_local_ = local_from_icaltime(until);  // the UTC wall reading
+      } else {
+        until_kind_ = UntilKind::floating;
+        until_local_ = local_from_icaltime(until);
+      }
+    }
+    parsed.recur.count = 0;
+    parsed.recur.until = icaltime_null_time();
+    // libical gives no iterator when the rule matches nothing from this DTSTART on (it looks
+    // ahead for a first match; FREQ=YEARLY;INTERVAL=4;BYMONTH=2;BYMONTHDAY=29 from an odd year):
+    // then DTSTART is the only occurrence.
+    iterator_.reset(icalrecur_iterator_new(parsed.recur, floating_icaltime(series.start)));
+  }
+
+  // The next local start, or nullopt when the series has ended or the step guard was reached.
+  std::optional<LocalDateTime> next() {
+    if (done_) return std::nullopt;
+    std::optional<LocalDateTime> candidate;
+    if (emitted_ == 0) {
+      candidate = dtstart_;
+    } else if (iterator_) {
+      while (!candidate) {
+        if (steps_ >= kMaxRecurrenceSteps) {
+          guard_hit_ = true;
+          break;
+        }
+        ++steps_;
+        const icaltimetype t = icalrecur_iterator_next(iterator_.get());
+        if (icaltime_is_null_time(t)) break;
+        const LocalDateTime local = local_from_icaltime(t);
+        if (local > last_) candidate = local;  // skips DTSTART again, and anything out of order
+      }
+    }
+    if (!candidate || (count_ > 0 && emitted_ >= count_) || past_until(*candidate)) {
+      done_ = true;
+      return std::nullopt;
+    }
+    ++emitted_;
+    last_ = *candidate;
+    return candidate;
+  }
+
+  bool guard_hit() const { return guard_hit_; }
+
+ private:
+  enum class UntilKind { none, utc, date, floating };
+
+  bool past_until(LocalDateTime local) const {
+    switch (until_kind_) {
+      case UntilKind::none:
+        return false;
+      case UntilKind::date:
+        return local >= until_local_;
+      case UntilKind::floating:
+        return local > until_local_;
+      case UntilKind::utc: {
+        const sys_seconds until{until_local_.time_since_epoch()};
+        const sys_seconds wall{local.time_since_epoch()};
+        if (wall + kReach < until) return false;
+        if (wall - kReach > until) return true;
+        return detail::to_instant_locked(zone_, local) > until;
+      }
+    }
+    return false;
+  }
+
+  icaltimezone* zone_;
+  LocalDateTime dtstart_;
+  IteratorPtr iterator_;
+  int count_ = 0;  // 0: unbounded
+  int emitted_ = 0;
+  LocalDateTime last_{};
+  UntilKind until_kind_ = UntilKind::none;
+  LocalDateTime until_local_{};
+  std::size_t steps_ = 0;
+  bool guard_hit_ = false;
+  bool done_ = false;
+};
+
+void check_series(const Series& series) {
+  if (series.duration < seconds{0}) throw std::invalid_argument("a series cannot have a negative duration");
+}
+
+bool cancelled(const std::vector<LocalDateTime>& sorted_exdates, LocalDateTime local) {
+  return std::binary_search(sorted_exdates.begin(), sorted_exdates.end(), local);
+}
+
+std::vector<LocalDateTime> sorted(std::vector<LocalDateTime> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace
+
+std::optional<std::string> rrule_problem(std::string_view rrule) {
+  std::lock_guard lock(libical_mutex());
+  return rrule_problem_locked(rrule);
+}
+
+Expansion expand(const Series& series, Instant from, Instant to, std::size_t limit) {
+  check_series(series);
+  const auto exdates = sorted(series.exdates);
+  Expansion out;
+  std::lock_guard lock(libical_mutex());
+  icaltimezone* zone = detail::require_zone_locked(series.zone);
+  LocalStarts starts{series, zone};
+  if (from >= to) return out;
+  while (const auto local = starts.next()) {
+    const sys_seconds wall{local->time_since_epoch()};
+    if (wall - kReach >= to) return out;                   // starts at or after `to`, as all later ones
+    if (wall + kReach + series.duration < from) continue;  // ends before `from`
+    const Instant start = detail::to_instant_locked(zone, *local);
+    if (start >= to) return out;
+    const Instant end = start + series.duration;
+    const bool intersects = end > from || (series.duration == seconds{0} && start >= from);
+    if (!intersects || cancelled(exdates, *local)) continue;
+    if (out.occurrences.size() == limit) {
+      out.truncated = true;
+      return out;
+    }
+    out.occurrences.push_back(Occurrence{*local, start, end});
+  }
+  if (starts.guard_hit()) out.truncated = true;
+  return out;
+}
+
+std::optional<Occurrence> next_occurrence_after(const Series& series, Instant after) {
+  check_series(series);
+  const auto exdates = sorted(series.exdates);
+  std::lock_guard lock(libical_mutex());
+  icaltimezone* zone = detail::require_zone_locked(series.zone);
+  LocalStarts starts{series, zone};
+  while (const auto local = starts.next()) {
+    const sys_seconds wall{local->time_since_epoch()};
+    if (wall + kReach <= after || cancelled(exdates, *local)) continue;
+    const Instant start = detail::to_instant_locked(zone, *local);
+    if (start > after) return Occurrence{*local, start, start + series.duration};
+  }
+  return std::nullopt;
+}
+
+}  // namespace convene::calendar

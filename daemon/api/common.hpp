@@ -1,0 +1,49 @@
+#pragma once
+// Helpers shared by the v1 resource handlers.
+#include "daemon/api/api.hpp"
+#include "daemon/api/input.hpp"
+#include <pqxx/pqxx>
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace convene::api {
+
+// A positive id from a path segment; nullopt for anything else (answer 404).
+std::optional<std::int64_t> parse_id(std::string_view text);
+
+// Problems with values shared by several resources, or nullopt.
+std::optional<std::string> email_problem(std::string_view email);
+std::optional<std::string> slug_problem(std::string_view slug);
+std::optional<std::string> url_problem(std::string_view url);  // absolute http(s), no spaces
+
+// Writes an outbox event in the request's transaction (DESIGN §4).
+void emit_event(Call& call, std::string_view kind, std::optional<std::int64_t> community_id,
+                boost::json::object payload);
+
+struct Page {
+  std::int64_t page = 1;
+  std::int64_t per_page = 50;
+  std::int64_t offset() const { return (page - 1) * per_page; }
+};
+// ?page= and ?per_page= (1..200); a bad value is a 422 reply.
+std::optional<Page> parse_page(const Call& call, Reply& error);
+boost::json::object page_json(const Page& page, std::int64_t total, boost::json::array items);
+
+// timestamptz text from PostgreSQL ("2027-07-12 13:00:00+00") as RFC 3339 UTC.
+std::string rfc3339(const std::string& sql_timestamptz);
+
+// Community lookups every handler needs.
+struct CommunityRef {
+  std::int64_t id = 0;
+  std::string slug;
+  std::string name;
+  std::string status;
+  std::string time_zone;
+};
+std::optional<CommunityRef> find_community(Call& call, std::string_view slug, bool for_update = false);
+
+}  // namespace convene::api
