@@ -1,0 +1,61 @@
+#pragma once
+// An in-process convened HTTP server (the real v1 API over real HTTP) on a fresh, migrated
+// database, with a manual clock and helpers to make members with roles and tokens.
+#include "calendar/clock.hpp"
+#include "daemon/api/api.hpp"
+#include "daemon/http_server.hpp"
+#include "support/test_database.hpp"
+
+#include <boost/json/value.hpp>
+#include <httplib.h>
+
+#include <memory>
+#include <string>
+
+namespace convene::testing {
+
+struct ApiResponse {
+  int status = 0;  // 0 when no response arrived
+  std::string body;
+  std::string content_type;
+  boost::json::value json;  // parsed body when it is JSON, null otherwise
+  std::string describe() const;  // "409 {...}" for assertion messages
+};
+
+class ApiTest : public MigratedDatabaseTest {
+ protected:
+  // The clock starts at 2026-11-28T12:00:00Z unless a test sets it.
+  void SetUp() override;
+  void TearDown() override;
+
+  ApiResponse request(const std::string& method, const std::string& path, const std::string& token = "",
+                      const std::string& body = "", const std::string& content_type = "application/json");
+  ApiResponse get(const std::string& path, const std::string& token) { return request("GET", path, token); }
+  ApiResponse post(const std::string& path, const std::string& token, const std::string& body = "") {
+    return request("POST", path, token, body);
+  }
+
+  // Direct database helpers (bypassing the API) to set up a scene quickly.
+  std::int64_t make_member(const std::string& email, const std::string& time_zone = "Europe/London");
+  std::string token_for(std::int64_t member_id);
+  void grant_global(std::int64_t member_id, const std::string& role);  // admin, committee
+  void grant(std::int64_t member_id, const std::string& community_slug, const std::string& role,
+             const std::string& starts_on = "2026-01-01", const std::string& ends_on = "");
+  std::int64_t make_community(const std::string& slug, const std::string& name = "");  // through the API, as admin
+  std::int64_t make_room(const std::string& name);                                       // through the API, as admin
+  long long count(const std::string& sql);  // SELECT count(*) ... in the test database
+
+  std::string admin_token;  // a member with the admin role, made in SetUp
+  calendar::ManualClock clock{calendar::Instant{}};
+  daemon::Config config;
+
+ private:
+  std::unique_ptr<store::Database> database_;
+  std::unique_ptr<api::Api> api_;
+  std::unique_ptr<daemon::HttpMetrics> metrics_;
+  std::unique_ptr<daemon::Readiness> readiness_;
+  std::unique_ptr<daemon::HttpServer> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+}  // namespace convene::testing
