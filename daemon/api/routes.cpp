@@ -11,6 +11,7 @@ void register_v1_routes(Api& api) {
   register_rooms(api);
   register_meetings(api);
   register_annual_meetings(api);
+  register_imports(api);
 }
 
 Api v1_api(Services services) {
