@@ -3,6 +3,7 @@
 // failure (database, migration, bind), 2 bad usage or configuration.
 #include <filesystem>
 #include <optional>
+#include <string>
 
 namespace convene::daemon {
 
@@ -13,6 +14,10 @@ struct CommandOptions {
   std::string email;
   std::string name;
   std::string role;  // "", "admin" or "committee"
+  // import members FILE ("-": standard input)
+  std::string file;
+  // demo-data --if-empty
+  bool if_empty = false;
 };
 
 int serve(const CommandOptions& options);
@@ -20,5 +25,12 @@ int migrate(const CommandOptions& options);
 int check_config(const CommandOptions& options);
 // Bootstraps access: makes the member (when new), grants a global role, prints a new API token.
 int token_create(const CommandOptions& options);
+// Imports members and memberships from a CSV file in one transaction (POST /v1/import/members's
+// rules): prints the summary; on problems prints FILE:LINE: field: message for each and exits 1
+// having written nothing; exit 2 when the file cannot be read.
+int import_members(const CommandOptions& options);
+// Loads the demo data set into an empty database (see demo_data.hpp). With if_empty, a database
+// that already has communities is left alone (exit 0); without it, that is an error (exit 1).
+int demo_data(const CommandOptions& options);
 
 }  // namespace convene::daemon

@@ -35,14 +35,25 @@ HttpServer::HttpServer(const Config& config, Services services)
   server_.set_keep_alive_max_count(1000);
   server_.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}});
 
+  // RFC 9112 §6.3: a request without Content-Length or Transfer-Encoding has no body.
+  // cpp-httplib 0.11 instead waits for one until the read timeout and then answers 400
+  // (curl -X POST sends no Content-Length), so say "no body" explicitly before it reads.
+  server_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    if (req.method != "GET" && req.method != "HEAD" && !req.has_header("Content-Length") &&
+        !req.has_header("Transfer-Encoding"))
+      const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   server_.set_error_handler([this](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;  // a route's own problem+json (e.g. "community not found")
     if (res.status == 404) {
       send_problem(res, 404, "Not Found", "no such resource");
       services_.metrics.record("unmatched", 404, {});
     } else if (res.status == 413) {
       send_problem(res, 413, "Payload Too Large",
-                   "request bodies are limited to " + std::to_string(config_.http_max_body) + " bytes");
-    } else if (res.body.empty()) {
+                   "request bodies are limited to " + std::to_string(config_.http_max_body) +
+                       " bytes (CSV imports to 20 MiB)");
+    } else {
       send_problem(res, res.status, res.status >= 500 ? "Server Error" : "Request Error");
     }
   });

@@ -17,6 +17,14 @@ commands:
   check-config        validate the configuration and print the effective settings
   token create --email E [--role admin|committee] [--name N]
                       create the member if needed, grant a global role, print a new API token
+  import members FILE.csv
+                      import members and memberships from CSV (FILE '-' reads standard
+                      input) in one transaction; prints what changed; on problems prints
+                      FILE:LINE: field: message for each, writes nothing and exits 1
+  demo-data [--if-empty]
+                      load a small demo data set (communities, rooms, leaders, members,
+                      meetings, topics) through the API and print API tokens to try it;
+                      only into a database without communities (--if-empty: skip quietly)
   version             print the version (also --version)
   help                print this help (also --help)
 
@@ -53,12 +61,20 @@ int main(int argc, char** argv) {
     } else if ((arg == "--email" || arg == "--role" || arg == "--name") && command == "token create") {
       if (i + 1 >= args.size()) return usage_error(arg + " needs a value");
       (arg == "--email" ? options.email : arg == "--role" ? options.role : options.name) = args[++i];
+    } else if (arg == "--if-empty" && command == "demo-data") {
+      options.if_empty = true;
+    } else if (arg == "-" && command == "import members" && options.file.empty()) {
+      options.file = arg;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error("unknown option '" + arg + "'");
     } else if (command.empty()) {
       command = arg;
     } else if (command == "token" && arg == "create") {
       command = "token create";
+    } else if (command == "import" && arg == "members") {
+      command = "import members";
+    } else if (command == "import members" && options.file.empty()) {
+      options.file = arg;
     } else {
       return usage_error("unexpected argument '" + arg + "'");
     }
@@ -70,6 +86,12 @@ int main(int argc, char** argv) {
     if (options.email.empty()) return usage_error("token create needs --email");
     return token_create(options);
   }
+  if (command == "import") return usage_error("import needs what to import: import members FILE.csv");
+  if (command == "import members") {
+    if (options.file.empty()) return usage_error("import members needs a CSV file (or - for standard input)");
+    return import_members(options);
+  }
+  if (command == "demo-data") return demo_data(options);
   if (command == "version") {
     std::cout << "convened " << kVersion << "\n";
     return 0;

@@ -73,6 +73,8 @@ std::optional<Reply> confirm_annual(Call& call, std::int64_t community_id, int y
       year);
   auto m = *load_meeting(call, id[0][0].as<std::int64_t>());
   const auto start = calendar::to_instant(s.start, s.zone), end = calendar::to_instant(s.end, s.zone);
+  if (m.status == "confirmed" && m.start == start && m.end == end && m.time_zone == s.zone && m.room_id == s.room_id)
+    return std::nullopt;  // already so: nothing changes for attendees
   if (const auto other = overlapping_annual(call, year, m.id, start, end)) return annual_overlap_reply(*other);
   call.tx.exec_params(
       "UPDATE meetings SET all_day = false, title = $2, time_zone = $3, start_local = $4, end_local = $5, starts_at = $6, "
@@ -154,6 +156,7 @@ Reply set_annual(Call& call) {
                               "); send \"force\": true to set it outside");
   }
   if (*year < current_year(call)) in.invalid("year", "annual meetings of past years cannot be changed");
+  else if (start && calendar::to_instant(*start, tz) <= call.now) in.invalid("start", "must be in the future");
   if (auto error = in.finish()) return *error;
   if (c->status == "archived") return conflict("the community " + c->slug + " is archived");
   if (auto refused = confirm_annual(call, c->id, *year, {*start, *end, tz, room})) return *refused;
@@ -292,15 +295,44 @@ Reply apply_plan(Call& call) {
   if (plan_fingerprint(call, *year, from, to, slots->as_array()) != fingerprint->as_string())
     return conflict("the proposal is out of date: annual meetings or room bookings changed since it was made (or it was "
                     "edited); ask for a new plan");
+  // The fingerprint says the world has not changed; the slots are still client input.
+  std::vector<std::pair<std::int64_t, AnnualSetting>> settings;
+  std::vector<FieldError> errors;
+  const auto& array = slots->as_array();
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    const std::string field = "proposal.slots[" + std::to_string(i) + "]";
+    const auto* slot = array[i].if_object();
+    auto text = [&](const char* key) -> std::optional<std::string> {
+      const auto* v = slot != nullptr ? slot->if_contains(key) : nullptr;
+      if (v == nullptr || !v->is_string()) return std::nullopt;
+      return std::string(v->as_string());
+    };
+    const auto slug = text("community"), start_text = text("start"), end_text = text("end"), tz = text("time_zone");
+    const auto start = start_text ? calendar::parse_local_datetime(*start_text) : std::nullopt;
+    const auto end = end_text ? calendar::parse_local_datetime(*end_text) : std::nullopt;
+    const auto c = slug ? find_community(call, *slug, true) : std::nullopt;
+    const auto* room = slot != nullptr ? slot->if_contains("room_id") : nullptr;
+    if (!c || c->status != "active" || !start || !end || !tz || !calendar::is_known_zone(*tz) ||
+        (room != nullptr && !room->is_null() && !room->is_int64())) {
+      errors.push_back({field, "must be a slot of the proposal: {community, start, end, time_zone, room_id}"});
+      continue;
+    }
+    const auto s_instant = calendar::to_instant(*start, *tz), e_instant = calendar::to_instant(*end, *tz);
+    const std::chrono::year_month_day first{std::chrono::floor<std::chrono::days>(calendar::to_local(s_instant, zone))};
+    const std::chrono::year_month_day last{
+        std::chrono::floor<std::chrono::days>(calendar::to_local(e_instant - std::chrono::seconds(1), zone))};
+    if (e_instant <= s_instant || !calendar::in_window(first, w) || !calendar::in_window(last, w)) {
+      errors.push_back({field, "must lie within the annual-meeting window, " + window_text(w)});
+      continue;
+    }
+    AnnualSetting setting{*start, *end, *tz, std::nullopt};
+    if (room != nullptr && room->is_int64()) setting.room_id = room->as_int64();
+    settings.emplace_back(c->id, setting);
+  }
+  if (!errors.empty()) return field_problem(422, "the proposal has slots that cannot be applied", errors);
   std::int64_t applied = 0;
-  for (const auto& v : slots->as_array()) {
-    const auto& slot = v.as_object();
-    const auto c = find_community(call, std::string(slot.at("community").as_string()), true);
-    AnnualSetting s{*calendar::parse_local_datetime(std::string(slot.at("start").as_string())),
-                    *calendar::parse_local_datetime(std::string(slot.at("end").as_string())),
-                    std::string(slot.at("time_zone").as_string()), std::nullopt};
-    if (slot.at("room_id").is_int64()) s.room_id = slot.at("room_id").as_int64();
-    if (auto refused = confirm_annual(call, c->id, *year, s)) return *refused;
+  for (const auto& [community_id, setting] : settings) {
+    if (auto refused = confirm_annual(call, community_id, *year, setting)) return *refused;
     ++applied;
   }
   return ok(boost::json::object{{"year", *year}, {"applied", applied}});

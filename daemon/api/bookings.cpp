@@ -5,6 +5,8 @@
 
 #include <pqxx/except>
 
+#include <algorithm>
+
 namespace convene::api {
 namespace {
 
@@ -15,6 +17,13 @@ std::string array_literal(const std::vector<std::string>& items) {
 }
 
 }  // namespace
+
+std::optional<std::pair<BookedSlot, BookedSlot>> overlapping_pair(std::vector<BookedSlot> slots) {
+  std::sort(slots.begin(), slots.end(), [](const BookedSlot& a, const BookedSlot& b) { return a.start < b.start; });
+  for (std::size_t i = 1; i < slots.size(); ++i)
+    if (slots[i].start < slots[i - 1].end) return std::make_pair(slots[i - 1], slots[i]);
+  return std::nullopt;
+}
 
 calendar::Instant booking_horizon(const Call& call) {
   using namespace std::chrono;
@@ -49,13 +58,14 @@ std::optional<BookingConflict> book_room(Call& call, std::int64_t meeting_id, st
     if (e.sqlstate() != "23P01") throw;  // only the exclusion constraint is an expected failure
   }
   call.tx.exec("ROLLBACK TO SAVEPOINT booking");
+  // The booking in the way; it may be another occurrence of the same meeting (a moved one).
   const auto rows = call.tx.exec_params(
       "SELECT b.meeting_id, m.title, c.slug, r.name, lower(b.during), upper(b.during) "
       "FROM room_bookings b JOIN meetings m ON m.id = b.meeting_id JOIN communities c ON c.id = m.community_id "
-      "JOIN rooms r ON r.id = b.room_id, unnest($3::timestamptz[], $4::timestamptz[]) AS o(s, e) "
-      "WHERE b.room_id = $2 AND b.meeting_id <> $1 AND b.during && tstzrange(o.s, o.e) "
+      "JOIN rooms r ON r.id = b.room_id, unnest($2::timestamptz[], $3::timestamptz[]) AS o(s, e) "
+      "WHERE b.room_id = $1 AND b.during && tstzrange(o.s, o.e) "
       "ORDER BY lower(b.during) LIMIT 1",
-      meeting_id, room_id, starts_sql, ends_sql);
+      room_id, starts_sql, ends_sql);
   if (rows.empty()) throw std::runtime_error("room booking refused but no conflicting booking found");
   const auto& r = rows[0];
   return BookingConflict{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::string>(),

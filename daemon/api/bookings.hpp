@@ -32,6 +32,10 @@ struct BookedSlot {
 std::optional<BookingConflict> book_room(Call& call, std::int64_t meeting_id, std::int64_t room_id,
                                          const std::vector<BookedSlot>& occurrences);
 
+// Two of the slots that overlap each other (a series whose occurrences run into the next
+// one), or nullopt; such a series cannot be booked in one room.
+std::optional<std::pair<BookedSlot, BookedSlot>> overlapping_pair(std::vector<BookedSlot> slots);
+
 // Removes the meeting's bookings (those starting at or after `from`, when given).
 void release_bookings(Call& call, std::int64_t meeting_id, std::optional<calendar::Instant> from = std::nullopt);
 

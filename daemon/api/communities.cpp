@@ -65,10 +65,10 @@ bool slug_taken(Call& call, const std::string& slug) {
   return !call.tx.exec_params("SELECT 1 FROM communities WHERE slug = $1", slug).empty();
 }
 
-Reply slug_conflict(const std::string& slug) {
+Reply slug_conflict(const std::string& slug, const std::string& field = "slug") {
   return conflict("a community with the slug " + slug + " already exists (archived communities keep their slug)",
                   boost::json::object{{"errors", boost::json::array{boost::json::object{
-                                                     {"field", "slug"}, {"message", "is already taken"}}}}});
+                                                     {"field", field}, {"message", "is already taken"}}}}});
 }
 
 struct NewCommunity {
@@ -238,8 +238,8 @@ Reply split(Call& call) {
   }
   if (auto error = in.finish()) return *error;
   if (source->status == "archived") return conflict("the community " + source->slug + " is archived");
-  for (const auto& t : targets)
-    if (slug_taken(call, t.slug)) return slug_conflict(t.slug);
+  for (std::size_t i = 0; i < targets.size(); ++i)
+    if (slug_taken(call, targets[i].slug)) return slug_conflict(targets[i].slug, "into[" + std::to_string(i) + "].slug");
 
   boost::json::array created_slugs;
   for (const auto& t : targets) {
@@ -266,6 +266,7 @@ Reply merge(Call& call) {
   const auto from = in.string_list("from", true, 50, 64);
   const auto* into_obj = in.object("into", true);
   std::optional<NewCommunity> target;
+  const bool description_given = into_obj != nullptr && into_obj->contains("description");
   if (into_obj != nullptr) {
     Input item(*into_obj);
     target = read_new_community(item, call);
@@ -287,10 +288,13 @@ Reply merge(Call& call) {
   std::int64_t target_id = 0;
   if (seen.count(target->slug) != 0) {
     target_id = find_community(call, target->slug)->id;
-    call.tx.exec_params("UPDATE communities SET name = $2, description = $3, updated_at = $4 WHERE id = $1", target_id,
-                        target->name, target->description, call.now_sql);
+    // Merging into an existing community keeps its description unless a new one is given.
+    call.tx.exec_params("UPDATE communities SET name = $2, description = coalesce($3, description), updated_at = $4 "
+                        "WHERE id = $1",
+                        target_id, target->name,
+                        description_given ? std::optional<std::string>(target->description) : std::nullopt, call.now_sql);
   } else {
-    if (slug_taken(call, target->slug)) return slug_conflict(target->slug);
+    if (slug_taken(call, target->slug)) return slug_conflict(target->slug, "into.slug");
     target_id = insert_community(call, *target);
   }
   // Each member keeps their strongest delivery mode: realtime > daily > weekly > none.

@@ -177,7 +177,7 @@ std::optional<Reply> Input::finish() {
   if (malformed_) return problem(400, "Bad Request", *malformed_);
   for (const auto& [key, value] : object_)
     if (read_.find(std::string_view(key)) == read_.end()) type_errors_.push_back({std::string(key), "is not a known field"});
-  if (!type_errors_.empty()) return field_problem(400, "the request body has fields of the wrong type", type_errors_);
+  if (!type_errors_.empty()) return field_problem(400, "required fields are missing, of the wrong type or unknown", type_errors_);
   if (!value_errors_.empty()) return field_problem(422, "some values are not acceptable", value_errors_);
   return std::nullopt;
 }

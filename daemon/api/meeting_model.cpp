@@ -24,7 +24,7 @@ std::optional<Meeting> load_meeting(Call& call, std::int64_t id, bool for_update
   const auto rows = call.tx.exec_params(
       std::string("SELECT m.id, m.uid, m.community_id, c.slug, c.name, m.kind, m.title, m.description, m.time_zone, "
                   "m.all_day, m.start_local, m.end_local, m.starts_at, m.ends_at, m.rrule, m.room_id, m.status, "
-                  "m.sequence, m.annual_year FROM meetings m JOIN communities c ON c.id = m.community_id WHERE m.id = $1") +
+                  "m.sequence, m.annual_year, c.status FROM meetings m JOIN communities c ON c.id = m.community_id WHERE m.id = $1") +
           (for_update ? " FOR UPDATE OF m" : ""),
       id);
   if (rows.empty()) return std::nullopt;
@@ -49,6 +49,7 @@ std::optional<Meeting> load_meeting(Call& call, std::int64_t id, bool for_update
   m.status = r[16].as<std::string>();
   m.sequence = r[17].as<int>();
   if (!r[18].is_null()) m.annual_year = r[18].as<int>();
+  m.community_status = r[19].as<std::string>();
   for (const auto& e : call.tx.exec_params(
            "SELECT recurrence_id, cancelled, start_local, end_local, starts_at, ends_at FROM meeting_exceptions "
            "WHERE meeting_id = $1 ORDER BY recurrence_id",

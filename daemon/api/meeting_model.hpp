@@ -25,6 +25,7 @@ struct Meeting {
   std::int64_t community_id = 0;
   std::string community;  // slug
   std::string community_name;
+  std::string community_status;  // active | archived
   std::string kind;
   std::string title;
   std::string description;

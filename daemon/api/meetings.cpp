@@ -65,6 +65,11 @@ std::optional<Reply> rebook(Call& call, const Meeting& m) {
   if (!m.room_id || m.status == "cancelled") return std::nullopt;
   const auto slots = occupied_slots(call, m);
   if (!slots) return too_many_occurrences(call);
+  if (const auto pair = overlapping_pair(*slots))
+    return field_problem(422, "occurrences of this meeting overlap each other",
+                         {{"end", "the occurrence at " + calendar::format_rfc3339_utc(pair->first.start) +
+                                      " runs into the one at " + calendar::format_rfc3339_utc(pair->second.start) +
+                                      "; make the meeting shorter than the interval between occurrences"}});
   if (const auto conflict = book_room(call, m.id, *m.room_id, *slots)) return conflict_reply(*conflict);
   return std::nullopt;
 }
@@ -192,6 +197,7 @@ Reply update_meeting(Call& call) {
   if (m->kind == "annual") return field_problem(422, "annual meetings are set through their own route",
                                                 {{"id", "use PUT /v1/communities/{slug}/annual-meeting/{year}"}});
   if (m->status == "cancelled") return conflict("the meeting is cancelled");
+  if (m->community_status == "archived") return conflict("the community " + m->community + " is archived");
 
   if (title) next.title = *title;
   if (description) next.description = *description;
@@ -233,7 +239,7 @@ Reply cancel_meeting(Call& call) {
   call.tx.exec_params(
       "UPDATE meetings SET status = 'cancelled', cancelled_at = $2, sequence = sequence + 1, updated_at = $2 WHERE id = $1",
       m->id, call.now_sql);
-  release_bookings(call, m->id);
+  release_bookings(call, m->id, call.now);  // past bookings stay as history
   const auto saved = *load_meeting(call, m->id);
   emit_event(call, "meeting.cancelled", saved.community_id, meeting_event_payload(saved));
   return ok(meeting_json(saved));
@@ -271,6 +277,11 @@ Reply occurrence_change(Call& call, bool cancel) {
   }
   if (auto error = in.finish()) return *error;
   if (m->status == "cancelled") return conflict("the meeting is cancelled");
+  if (m->community_status == "archived") return conflict("the community " + m->community + " is archived");
+  const bool already_cancelled = std::any_of(m->exceptions.begin(), m->exceptions.end(), [&](const MeetingException& e) {
+    return e.recurrence_id == *rid && e.cancelled;
+  });
+  if (cancel && already_cancelled) return ok(meeting_json(*m));  // nothing changes for attendees
 
   const int sequence = m->sequence + 1;
   if (cancel) {

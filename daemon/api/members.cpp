@@ -80,7 +80,7 @@ MemberFields read_member_fields(Input& in, bool creating) {
     std::string sql = "{";
     for (const auto& text : *offsets) {
       const auto d = calendar::parse_iso8601_duration(text);
-      if (!d || d->count() <= 0 || *d > std::chrono::days(60)) {
+      if (!d || *d < std::chrono::minutes(1) || *d > std::chrono::days(60)) {
         in.invalid("reminder_offsets", "'" + text + "' must be an ISO 8601 duration from PT1M to P60D, such as PT1H or P1D");
         sql.clear();
         break;

@@ -40,10 +40,14 @@ Reply put_role(Call& call) {
       *member_id, c->id, *role, calendar::format_date(call.today));
   std::int64_t id = 0;
   bool created_now = false;
+  bool changed = true;
   if (!existing.empty()) {
     id = existing[0][0].as<std::int64_t>();
-    call.tx.exec_params("UPDATE roles SET starts_on = $2::date, ends_on = $3::date WHERE id = $1", id,
-                        calendar::format_date(*starts), ends_sql);
+    const auto updated = call.tx.exec_params(
+        "UPDATE roles SET starts_on = $2::date, ends_on = $3::date WHERE id = $1 "
+        "AND (starts_on, ends_on) IS DISTINCT FROM ($2::date, $3::date) RETURNING id",
+        id, calendar::format_date(*starts), ends_sql);
+    changed = !updated.empty();
   } else {
     id = call.tx.exec_params(
                      "INSERT INTO roles (member_id, community_id, role, starts_on, ends_on, created_at) "
@@ -60,7 +64,7 @@ Reply put_role(Call& call) {
                            {"role", *role},
                            {"starts_on", calendar::format_date(*starts)}};
   body["ends_on"] = ends_sql ? boost::json::value(*ends_sql) : boost::json::value(nullptr);
-  emit_event(call, "role.assigned", c->id, body);
+  if (changed) emit_event(call, "role.assigned", c->id, body);
   return created_now ? created(std::move(body)) : ok(std::move(body));
 }
 

@@ -27,7 +27,9 @@ Reply create_room(Call& call) {
   const auto capacity = in.integer("capacity", true, 1, 100000);
   if (auto error = in.finish()) return *error;
   if (!call.tx.exec_params("SELECT 1 FROM rooms WHERE name = $1", *name).empty())
-    return conflict("a room named " + *name + " already exists");
+    return conflict("a room named " + *name + " already exists",
+                    boost::json::object{{"errors", boost::json::array{boost::json::object{
+                                                       {"field", "name"}, {"message", "is already taken"}}}}});
   const auto rows = call.tx.exec_params(
       "INSERT INTO rooms (name, join_url, capacity, created_at) VALUES ($1, $2, $3, $4) "
       "RETURNING id, name, join_url, capacity, created_at",
@@ -70,11 +72,12 @@ Reply bookings(Call& call) {
   const auto room = call.tx.exec_params("SELECT id, name, join_url, capacity, created_at FROM rooms WHERE id = $1", *id);
   if (room.empty()) return not_found("room");
   std::vector<FieldError> errors;
-  calendar::Instant from = call.now, to = call.now + std::chrono::days(31);
+  calendar::Instant from = call.now;
   if (const auto f = call.query("from")) {
     if (const auto t = parse_bound(*f)) from = *t;
     else errors.push_back({"from", "must be a date (2027-03-01) or a UTC instant (2027-03-01T10:00:00Z)"});
   }
+  calendar::Instant to = from + std::chrono::days(31);
   if (const auto t = call.query("to")) {
     if (const auto v = parse_bound(*t)) to = *v;
     else errors.push_back({"to", "must be a date (2027-03-31) or a UTC instant (2027-03-31T00:00:00Z)"});
