@@ -130,10 +130,12 @@ Reply set_annual(Call& call) {
   if (const auto s = in.text("start", true, Text::single_line, 32)) {
     start = calendar::parse_local_datetime(*s);
     if (!start) in.invalid("start", "must be a local date-time such as 2027-07-12T14:00");
+    else if (auto p = date_range_problem(*start)) in.invalid("start", *p), start.reset();
   }
   if (const auto s = in.text("end", true, Text::single_line, 32)) {
     end = calendar::parse_local_datetime(*s);
     if (!end) in.invalid("end", "must be a local date-time such as 2027-07-12T15:30");
+    else if (auto p = date_range_problem(*end)) in.invalid("end", *p), end.reset();
   }
   auto zone = in.text("time_zone", false, Text::single_line, 64);
   if (zone && !calendar::is_known_zone(*zone)) in.invalid("time_zone", "must be an IANA time zone"), zone.reset();
@@ -321,8 +323,15 @@ Reply apply_plan(Call& call) {
     const std::chrono::year_month_day first{std::chrono::floor<std::chrono::days>(calendar::to_local(s_instant, zone))};
     const std::chrono::year_month_day last{
         std::chrono::floor<std::chrono::days>(calendar::to_local(e_instant - std::chrono::seconds(1), zone))};
-    if (e_instant <= s_instant || !calendar::in_window(first, w) || !calendar::in_window(last, w)) {
-      errors.push_back({field, "must lie within the annual-meeting window, " + window_text(w)});
+    if (e_instant <= s_instant || e_instant - s_instant > std::chrono::hours(12) || s_instant <= call.now ||
+        !calendar::in_window(first, w) || !calendar::in_window(last, w)) {
+      errors.push_back({field, "must be a future slot of at most 12 hours within the annual-meeting window, " +
+                                   window_text(w)});
+      continue;
+    }
+    if (room != nullptr && room->is_int64() &&
+        call.tx.exec_params("SELECT 1 FROM rooms WHERE id = $1", room->as_int64()).empty()) {
+      errors.push_back({field, "names a room that does not exist"});
       continue;
     }
     AnnualSetting setting{*start, *end, *tz, std::nullopt};

@@ -117,6 +117,8 @@ Reply Api::dispatch(const Route& route, const httplib::Request& request,
                    "JSON bodies are limited to " + std::to_string(config.http_max_body) + " bytes");
   if (route.options.body == Body::csv && request.body.size() > kCsvMaxBody)
     return problem(413, "Payload Too Large", "CSV bodies are limited to 20 MiB");
+  if (route.options.body == Body::none && request.body.size() > config.http_max_body)
+    return problem(413, "Payload Too Large", "this route takes no request body");
   const calendar::Instant now = services_.clock.now();
   const std::string now_sql = store::sql_instant(now);
   const auto today = std::chrono::year_month_day{
@@ -132,6 +134,9 @@ Reply Api::dispatch(const Route& route, const httplib::Request& request,
     });
   } catch (Rollback& rollback) {
     return std::move(rollback.reply);
+  } catch (const pqxx::unique_violation&) {
+    // Handlers check uniqueness first; this is a concurrent request that won the race.
+    return problem(409, "Conflict", "a concurrent request created the same record; repeat the request");
   } catch (const store::PoolExhausted&) {
     Reply r = problem(503, "Service Unavailable", "the database is busy; try again shortly");
     r.headers.emplace_back("Retry-After", "2");

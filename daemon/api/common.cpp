@@ -55,6 +55,16 @@ std::optional<std::string> url_problem(std::string_view url) {
   return std::nullopt;
 }
 
+std::optional<std::string> date_range_problem(std::chrono::year_month_day date) {
+  if (date.year() < std::chrono::year{1970} || date.year() > std::chrono::year{2200})
+    return "must be a date between 1970 and 2200";
+  return std::nullopt;
+}
+
+std::optional<std::string> date_range_problem(calendar::LocalDateTime local) {
+  return date_range_problem(std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(local)});
+}
+
 void emit_event(Call& call, std::string_view kind, std::optional<std::int64_t> community_id,
                 boost::json::object payload) {
   if (call.principal) payload["actor_id"] = call.principal->member_id;

@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the v1 resource handlers.
 #include "daemon/api/api.hpp"
+#include "calendar/local_time.hpp"
 #include "daemon/api/input.hpp"
 #include <pqxx/pqxx>
 
@@ -19,6 +20,11 @@ std::optional<std::int64_t> parse_id(std::string_view text);
 std::optional<std::string> email_problem(std::string_view email);
 std::optional<std::string> slug_problem(std::string_view slug);
 std::optional<std::string> url_problem(std::string_view url);  // absolute http(s), no spaces
+
+// Dates the service schedules: from 1970 to 2200 (a year 0 or 9999 is a typo, and
+// PostgreSQL cannot hold every instant near the edges). The message, or nullopt.
+std::optional<std::string> date_range_problem(std::chrono::year_month_day date);
+std::optional<std::string> date_range_problem(calendar::LocalDateTime local);
 
 // Writes an outbox event in the request's transaction (DESIGN §4).
 void emit_event(Call& call, std::string_view kind, std::optional<std::int64_t> community_id,

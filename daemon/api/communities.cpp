@@ -1,4 +1,5 @@
 // The directory: communities, refocus, archive, split and merge.
+#include "calendar/annual.hpp"
 #include "calendar/durations.hpp"
 #include "calendar/zones.hpp"
 #include "daemon/api/annual.hpp"
@@ -101,7 +102,10 @@ std::int64_t insert_community(Call& call, const NewCommunity& c) {
       "VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
       c.slug, c.name, c.description, c.time_zone, c.visibility, call.now_sql);
   const auto id = rows[0][0].as<std::int64_t>();
-  ensure_annual_placeholders(call, current_year(call), id);
+  // This year's placeholder while its window is still ahead, and next year's.
+  const int year = current_year(call);
+  if (call.today <= calendar::annual_window(year).last) ensure_annual_placeholders(call, year, id);
+  ensure_annual_placeholders(call, year + 1, id);
   return id;
 }
 
@@ -114,6 +118,14 @@ void archive(Call& call, std::int64_t id) {
   call.tx.exec_params(
       "DELETE FROM room_bookings b USING meetings m WHERE b.meeting_id = m.id AND m.community_id = $1 "
       "AND lower(b.during) >= $2",
+      id, call.now_sql);
+  // An archived community no longer meets: its future annual meetings go.
+  call.tx.exec_params(
+      "DELETE FROM meetings WHERE community_id = $1 AND kind = 'annual' AND status = 'tentative' AND starts_at >= $2", id,
+      call.now_sql);
+  call.tx.exec_params(
+      "UPDATE meetings SET status = 'cancelled', cancelled_at = $2, sequence = sequence + 1, updated_at = $2 "
+      "WHERE community_id = $1 AND kind = 'annual' AND status = 'confirmed' AND starts_at >= $2",
       id, call.now_sql);
 }
 

@@ -37,38 +37,6 @@ std::string column_list() {
   return out;
 }
 
-// The first byte that is not part of well-formed UTF-8 (no overlong forms, no surrogates,
-// nothing above U+10FFFF), or npos.
-std::size_t invalid_utf8_at(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) length = 2;
-    else if (c == 0xE0) length = 3, low = 0xA0;
-    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) length = 3;
-    else if (c == 0xED) length = 3, high = 0x9F;
-    else if (c == 0xF0) length = 4, low = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3) length = 4;
-    else if (c == 0xF4) length = 4, high = 0x8F;
-    else return i;
-    if (i + length > s.size()) return i;
-    const auto second = static_cast<unsigned char>(s[i + 1]);
-    if (second < low || second > high) return i;
-    for (std::size_t k = 2; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(s[i + k]);
-      if (next < 0x80 || next > 0xBF) return i;
-    }
-    i += length;
-  }
-  return std::string_view::npos;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -280,7 +248,7 @@ class RowReader {
       const auto value = *cells[c];
       if (value.find('\0') != std::string_view::npos) {
         malformed(c, "contains a NUL byte: the file must be UTF-8 text (not UTF-16 or a spreadsheet's binary format)");
-      } else if (const auto at = invalid_utf8_at(value); at != std::string_view::npos) {
+      } else if (const auto at = utf8_error_at(value); at != std::string_view::npos) {
         malformed(c, "is not valid UTF-8 (byte " + std::to_string(at + 1) +
                          " of the value); save the file as \"CSV UTF-8\"");
       }
@@ -359,7 +327,7 @@ class RowReader {
         return;
       }
       const auto d = calendar::parse_iso8601_duration(item);
-      if (!d || d->count() <= 0 || *d > std::chrono::days(60)) {
+      if (!d || *d < std::chrono::minutes(1) || *d > std::chrono::days(60)) {
         invalid(offsets_col, shown(item) +
                                  " must be an ISO 8601 duration from PT1M to P60D, such as PT1H or P1D (several are "
                                  "separated by spaces; 'none' for no reminders)");
@@ -513,7 +481,7 @@ ImportResult import_members(pqxx::work& tx, std::string_view csv, const ImportCo
       const std::string& raw = record.fields[i];
       const std::string name = ascii_lower(trim(raw));
       const auto known = std::find(kColumns.begin(), kColumns.end(), name);
-      if (raw.find('\0') != std::string::npos || invalid_utf8_at(raw) != std::string_view::npos) {
+      if (raw.find('\0') != std::string::npos || utf8_error_at(raw) != std::string_view::npos) {
         errors.add(header_line, "", "column " + std::to_string(i + 1) + " of the header is not UTF-8 text", true);
       } else if (name.empty()) {
         errors.add(header_line, "", "column " + std::to_string(i + 1) + " of the header has no name", true);

@@ -15,7 +15,38 @@ std::size_t code_points(std::string_view s) {
 
 }  // namespace
 
+std::size_t utf8_error_at(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) length = 2;
+    else if (c == 0xE0) length = 3, low = 0xA0;
+    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) length = 3;
+    else if (c == 0xED) length = 3, high = 0x9F;  // no UTF-16 surrogates
+    else if (c == 0xF0) length = 4, low = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) length = 4;
+    else if (c == 0xF4) length = 4, high = 0x8F;  // nothing above U+10FFFF
+    else return i;
+    if (i + length > s.size()) return i;
+    const auto second = static_cast<unsigned char>(s[i + 1]);
+    if (second < low || second > high) return i;
+    for (std::size_t k = 2; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(s[i + k]);
+      if (next < 0x80 || next > 0xBF) return i;
+    }
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
 std::optional<std::string> text_problem(std::string_view value, Text kind, std::size_t max_chars) {
+  if (utf8_error_at(value) != std::string_view::npos) return "must be valid UTF-8";
   for (unsigned char c : value) {
     if (c == '\r' || c == '\n') {
       if (kind == Text::single_line) return "must be a single line (no CR or LF)";

@@ -17,6 +17,11 @@ namespace convene::api {
 
 enum class Text { single_line, multi_line };
 
+// The offset of the first byte that is not well-formed UTF-8 (no overlong forms, no
+// surrogates, nothing above U+10FFFF), or npos. JSON bodies are checked by the parser; query
+// strings and CSV are not.
+std::size_t utf8_error_at(std::string_view s);
+
 // Why a text is unacceptable (control characters, CR/LF in a single line, too long), or nullopt.
 std::optional<std::string> text_problem(std::string_view value, Text kind, std::size_t max_chars);
 

@@ -84,10 +84,12 @@ Timing read_timing(Input& in, bool required) {
   if (const auto s = in.text("start", required, Text::single_line, 32)) {
     t.start = calendar::parse_local_datetime(*s);
     if (!t.start) in.invalid("start", "must be a local date-time such as 2027-03-01T10:00");
+    else if (auto p = date_range_problem(*t.start)) in.invalid("start", *p), t.start.reset();
   }
   if (const auto s = in.text("end", required, Text::single_line, 32)) {
     t.end = calendar::parse_local_datetime(*s);
     if (!t.end) in.invalid("end", "must be a local date-time such as 2027-03-01T11:00");
+    else if (auto p = date_range_problem(*t.end)) in.invalid("end", *p), t.end.reset();
   }
   t.zone = in.text("time_zone", false, Text::single_line, 64);
   if (t.zone && !calendar::is_known_zone(*t.zone))

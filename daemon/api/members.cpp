@@ -68,7 +68,7 @@ MemberFields read_member_fields(Input& in, bool creating) {
   }
   f.name = in.text("name", creating, Text::single_line, 200);
   if (f.name && f.name->empty()) in.invalid("name", "must not be empty"), f.name.reset();
-  f.time_zone = in.text("time_zone", creating, Text::single_line, 64);
+  f.time_zone = in.text("time_zone", false, Text::single_line, 64);
   if (f.time_zone && !calendar::is_known_zone(*f.time_zone))
     in.invalid("time_zone", "must be an IANA time zone such as Europe/London"), f.time_zone.reset();
   f.digest_hour = in.integer("digest_hour", false, 0, 23);
@@ -113,7 +113,7 @@ Reply create_member(Call& call) {
       "INSERT INTO members (email, name, time_zone, digest_hour, weekly_day, reminder_offsets, created_at, updated_at) "
       "VALUES ($1, $2, $3, coalesce($4, 7), coalesce($5, 1), coalesce($6::interval[], '{1 day,1 hour}'), $7, $7) "
       "RETURNING id",
-      *f.email, *f.name, *f.time_zone, f.digest_hour, f.weekly_day, f.offsets_sql, call.now_sql);
+      *f.email, *f.name, f.time_zone.value_or(call.services.config.organisation_time_zone), f.digest_hour, f.weekly_day, f.offsets_sql, call.now_sql);
   return created(member_json(*load_member(call, rows[0][0].as<std::int64_t>())));
 }
 

@@ -23,10 +23,12 @@ Reply put_role(Call& call) {
   if (const auto text = in.text("starts_on", false, Text::single_line, 10)) {
     starts = calendar::parse_date(*text);
     if (!starts) in.invalid("starts_on", "must be a date such as 2027-01-31");
+    else if (auto p = date_range_problem(*starts)) in.invalid("starts_on", *p), starts.reset();
   }
   if (const auto text = in.text("ends_on", false, Text::single_line, 10)) {
     ends = calendar::parse_date(*text);
     if (!ends) in.invalid("ends_on", "must be a date such as 2027-12-31");
+    else if (auto p = date_range_problem(*ends)) in.invalid("ends_on", *p), ends.reset();
   }
   if (starts && ends && *ends < *starts) in.invalid("ends_on", "must not be before starts_on");
   if (auto error = in.finish()) return *error;

@@ -1,0 +1,383 @@
+#include "calendar/ics.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "calendar/durations.hpp"
+#include "calendar/vtimezone.hpp"
+
+namespace convene::calendar {
+namespace {
+
+using std::chrono::days;
+using std::chrono::seconds;
+
+constexpr std::size_t kFoldOctets = 75;
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+constexpr std::size_t kMaxUrlLength = 2048;
+
+// Length of the well-formed UTF-8 sequence at `i` (lead byte >= 0x80) and its code point;
+// 0 when malformed (overlong, surrogate, beyond U+10FFFF, truncated).
+std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t& code_point) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char lead = byte(i);
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    len = 2;
+    code_point = lead & 0x1F;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    len = 3;
+    code_point = lead & 0x0F;
+    if (lead == 0xE0) lo = 0xA0;
+    if (lead == 0xED) hi = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    len = 4;
+    code_point = lead & 0x07;
+    if (lead == 0xF0) lo = 0x90;
+    if (lead == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    const unsigned char c = byte(i + k);
+    const unsigned char min = k == 1 ? lo : 0x80, max = k == 1 ? hi : 0xBF;
+    if (c < min || c > max) return 0;
+    code_point = (code_point << 6) | (c & 0x3F);
+  }
+  return len;
+}
+
+bool is_upper_token(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+// Properties written by render_ics itself; an extra property may not repeat them.
+constexpr std::array<std::string_view, 22> kReserved = {
+    "BEGIN",    "END",     "UID",         "DTSTAMP",  "CREATED",       "LAST-MODIFIED", "SEQUENCE", "STATUS",
+    "TRANSP",   "SUMMARY", "DESCRIPTION", "LOCATION", "URL",           "ORGANIZER",     "DTSTART",  "DTEND",
+    "DURATION", "RRULE",   "RDATE",       "EXDATE",   "RECURRENCE-ID", "EXRULE"};
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+
+// An http(s) URL of printable ASCII without characters RFC 3986 never allows, with a host.
+bool acceptable_url(std::string_view url) {
+  std::size_t rest = 0;
+  if (starts_with_ci(url, "https://"))
+    rest = 8;
+  else if (starts_with_ci(url, "http://"))
+    rest = 7;
+  else
+    return false;
+  if (url.size() > kMaxUrlLength || url.size() == rest) return false;
+  if (url[rest] == '/' || url[rest] == '?' || url[rest] == '#') return false;
+  return std::none_of(url.begin(), url.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c <= 0x20 || c >= 0x7F || std::string_view("\"<>\\^`{|}").find(ch) != std::string_view::npos;
+  });
+}
+
+bool acceptable_email(std::string_view email) {
+  if (email.empty() || email.size() > 254) return false;
+  const std::size_t at = email.find('@');
+  if (at == 0 || at == std::string_view::npos || at + 1 == email.size() ||
+      email.find('@', at + 1) != std::string_view::npos)
+    return false;
+  return std::none_of(email.begin(), email.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c <= 0x20 || c >= 0x7F || std::string_view("\"<>\\,;:").find(ch) != std::string_view::npos;
+  });
+}
+
+// User text made safe: UTF-8 repaired (U+FFFD), C0/DEL/C1 controls stripped. As a TEXT value
+// (RFC 5545 §3.3.11): backslash, ';' and ',' escaped, CRLF/CR/LF as "\n", TAB as a space. As a parameter
+// value (§3.2, which has no escapes): newlines and TAB as a space, '"' as '\''.
+enum class Form { text, parameter };
+
+std::string clean(std::string_view value, Form form);
+
+// A parameter value, quoted when it holds ';', ':' or ','.
+std::string param_value(std::string_view raw) {
+  std::string value = clean(raw, Form::parameter);
+  if (value.find_first_of(";:,") != std::string::npos) return '"' + value + '"';
+  return value;
+}
+
+void line(std::string& out, std::string_view content) { out += fold_line(content); }
+
+void prop(std::string& out, std::string_view name, std::string_view value) {
+  std::string content;
+  content.reserve(name.size() + 1 + value.size());
+  content.append(name).append(":").append(value);
+  out += fold_line(content);
+}
+
+std::string utc(Instant t) { return detail::ical_utc(std::chrono::floor<seconds>(t)); }
+
+// "DTSTART;TZID=America/New_York:20270301T100000" / "DTSTART;VALUE=DATE:20270301" style values.
+struct TimeForm {
+  bool all_day = false;
+  std::string tzid;
+  std::string params() const { return all_day ? ";VALUE=DATE" : ";TZID=" + tzid; }
+  std::string value(LocalDateTime t) const { return all_day ? detail::ical_date(t) : detail::ical_local(t); }
+};
+
+struct Prepared {
+  const IcsEvent* event = nullptr;
+  TimeForm form;
+  std::string rrule;                 // upper-cased, empty when none
+  std::vector<std::string> exdates;  // rendered values, sorted, unique
+  std::vector<const IcsOverride*> overrides;
+  std::vector<seconds> alarms;  // distinct, in the given order
+};
+
+Prepared prepare(const IcsEvent& e) {
+  Prepared p;
+  p.event = &e;
+  p.form.all_day = e.all_day;
+  p.form.tzid = e.zone;
+  if (e.status != "TENTATIVE" && e.status != "CONFIRMED" && e.status != "CANCELLED")
+    throw std::invalid_argument("ics: unknown STATUS \"" + e.status.substr(0, 32) + "\"");
+  for (const auto& [name, value] : e.categories) {
+    if (!is_upper_token(name) || std::find(kReserved.begin(), kReserved.end(), name) != kReserved.end())
+      throw std::invalid_argument("ics: unacceptable extra property name \"" + name.substr(0, 64) + "\"");
+  }
+  if (e.rrule) {
+    for (char c : *e.rrule) {
+      const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ';' ||
+                      c == '=' || c == ',' || c == '+' || c == '-';
+      if (!ok) throw std::invalid_argument("ics: RRULE with an unacceptable character");
+    }
+    if (e.rrule->empty()) throw std::invalid_argument("ics: empty RRULE");
+    p.rrule = *e.rrule;
+    for (char& c : p.rrule)
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+
+    for (const LocalDateTime& x : e.exdates) p.exdates.push_back(p.form.value(x));
+    std::sort(p.exdates.begin(), p.exdates.end());
+    p.exdates.erase(std::unique(p.exdates.begin(), p.exdates.end()), p.exdates.end());
+
+    for (const IcsOverride& o : e.overrides) p.overrides.push_back(&o);
+    std::stable_sort(p.overrides.begin(), p.overrides.end(), [&](const IcsOverride* a, const IcsOverride* b) {
+      return p.form.value(a->recurrence_id) < p.form.value(b->recurrence_id);
+    });
+    p.overrides.erase(std::unique(p.overrides.begin(), p.overrides.end(),
+                                  [&](const IcsOverride* a, const IcsOverride* b) {
+                                    return p.form.value(a->recurrence_id) == p.form.value(b->recurrence_id);
+                                  }),
+                      p.overrides.end());
+    std::erase_if(p.overrides, [&](const IcsOverride* o) {
+      return std::binary_search(p.exdates.begin(), p.exdates.end(), p.form.value(o->recurrence_id));
+    });
+  }
+  for (seconds a : e.alarms)
+    if (std::find(p.alarms.begin(), p.alarms.end(), a) == p.alarms.end()) p.alarms.push_back(a);
+  return p;
+}
+
+// DTEND: never before DTSTART; an all-day event lasts at least one day.
+LocalDateTime end_of(const TimeForm& form, LocalDateTime start, LocalDateTime end) {
+  if (form.all_day) {
+    const auto first = std::chrono::floor<days>(start), last = std::chrono::floor<days>(end);
+    return last <= first ? LocalDateTime{first + days{1}} : LocalDateTime{last};
+  }
+  return end < start ? start : end;
+}
+
+void write_vevent(std::string& out, const Prepared& p, const IcsOverride* moved) {
+  const IcsEvent& e = *p.event;
+  const std::string params = p.form.params();
+  line(out, "BEGIN:VEVENT");
+  prop(out, "UID", escape_text(e.uid));
+  if (moved != nullptr) prop(out, "RECURRENCE-ID" + params, p.form.value(moved->recurrence_id));
+  prop(out, "DTSTAMP", utc(e.dtstamp));
+  prop(out, "CREATED", utc(e.created));
+  prop(out, "LAST-MODIFIED", utc(e.last_modified));
+  prop(out, "SEQUENCE", std::to_string(moved != nullptr ? std::max(moved->sequence, e.sequence) : e.sequence));
+  prop(out, "STATUS", e.status);
+  prop(out, "TRANSP", e.transparent ? "TRANSPARENT" : "OPAQUE");
+  const LocalDateTime start = moved != nullptr ? moved->start : e.start;
+  const LocalDateTime end = moved != nullptr ? moved->end : e.end;
+  prop(out, "DTSTART" + params, p.form.value(start));
+  prop(out, "DTEND" + params, p.form.value(end_of(p.form, start, end)));
+  if (moved == nullptr && !p.rrule.empty()) {
+    prop(out, "RRULE", p.rrule);
+    for (const std::string& x : p.exdates) prop(out, "EXDATE" + params, x);
+  }
+  const std::string summary = escape_text(e.summary);
+  prop(out, "SUMMARY", summary);
+  if (!e.description.empty()) prop(out, "DESCRIPTION", escape_text(e.description));
+  if (!e.location.empty()) prop(out, "LOCATION", escape_text(e.location));
+  if (e.url && acceptable_url(*e.url)) prop(out, "URL", *e.url);
+  if (e.organizer_email && acceptable_email(*e.organizer_email)) {
+    std::string name = "ORGANIZER";
+    if (e.organizer_name && !e.organizer_name->empty()) {
+      const std::string cn = param_value(*e.organizer_name);
+      if (!cn.empty() && cn != "\"\"") name += ";CN=" + cn;
+    }
+    prop(out, name, "mailto:" + *e.organizer_email);
+  }
+  for (const auto& [extra, value] : e.categories) prop(out, extra, escape_text(value));
+  for (seconds before : p.alarms) {
+    line(out, "BEGIN:VALARM");
+    prop(out, "ACTION", "DISPLAY");
+    prop(out, "DESCRIPTION", summary.empty() ? std::string("Reminder") : summary);
+    prop(out, "TRIGGER", format_iso8601_duration(-before));
+    line(out, "END:VALARM");
+  }
+  line(out, "END:VEVENT");
+}
+
+}  // namespace
+
+namespace {
+
+std::string clean(std::string_view value, Form form) {
+  const bool text = form == Form::text;
+  std::string out;
+  out.reserve(value.size() + value.size() / 8);
+  for (std::size_t i = 0; i < value.size();) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '\\':
+          out += text ? "\\\\" : "\\";
+          break;
+        case ';':
+          out += text ? "\\;" : ";";
+          break;
+        case ',':
+          out += text ? "\\," : ",";
+          break;
+        case '"':
+          out += text ? '"' : '\'';
+          break;
+        case '\r':
+          out += text ? "\\n" : " ";
+          if (i + 1 < value.size() && value[i + 1] == '\n') ++i;
+          break;
+        case '\n':
+          out += text ? "\\n" : " ";
+          break;
+        case '\t':
+          out += ' ';
+          break;
+        default:
+          if (c >= 0x20 && c != 0x7F) out += static_cast<char>(c);
+      }
+      ++i;
+      continue;
+    }
+    char32_t code_point = 0;
+    const std::size_t len = utf8_sequence(value, i, code_point);
+    if (len == 0) {
+      out += kReplacement;
+      ++i;
+      continue;
+    }
+    if (code_point > 0x9F) out.append(value.substr(i, len));  // U+0080..U+009F: C1 controls
+    i += len;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string escape_text(std::string_view value) { return clean(value, Form::text); }
+
+std::string fold_line(std::string_view content_line) {
+  std::string out;
+  out.reserve(content_line.size() + 3 * (content_line.size() / (kFoldOctets - 1) + 1));
+  std::size_t pos = 0, limit = kFoldOctets;
+  while (content_line.size() - pos > limit) {
+    std::size_t cut = limit;
+    // Back off to the start of a UTF-8 sequence (at most 3 continuation bytes in valid text).
+    while (cut > 0 && (static_cast<unsigned char>(content_line[pos + cut]) & 0xC0) == 0x80) --cut;
+    if (cut == 0) cut = limit;  // not UTF-8 at all: cut anywhere rather than loop
+    out.append(content_line.substr(pos, cut)).append("\r\n ");
+    pos += cut;
+    limit = kFoldOctets - 1;  // the leading space counts
+  }
+  out.append(content_line.substr(pos)).append("\r\n");
+  return out;
+}
+
+std::string render_ics(const IcsCalendar& calendar) {
+  if (calendar.refresh <= seconds{0}) throw std::invalid_argument("ics: refresh interval must be positive");
+  if (calendar.method && !is_upper_token(*calendar.method))
+    throw std::invalid_argument("ics: unacceptable METHOD \"" + calendar.method->substr(0, 32) + "\"");
+
+  std::vector<Prepared> events;
+  events.reserve(calendar.events.size());
+  std::map<std::string, std::pair<int, int>, std::less<>> zone_years;  // first and last year used
+  for (const IcsEvent& e : calendar.events) {
+    events.push_back(prepare(e));
+    if (e.all_day) continue;
+    const auto note = [&](LocalDateTime t) {
+      const int y = int(std::chrono::year_month_day{std::chrono::floor<days>(t)}.year());
+      auto [it, inserted] = zone_years.try_emplace(e.zone, y, y);
+      if (!inserted) {
+        it->second.first = std::min(it->second.first, y);
+        it->second.second = std::max(it->second.second, y);
+      }
+    };
+    note(e.start);
+    note(end_of(events.back().form, e.start, e.end));
+    if (e.rrule) {
+      for (const LocalDateTime& x : e.exdates) note(x);
+      for (const IcsOverride* o : events.back().overrides) {
+        note(o->recurrence_id);
+        note(o->start);
+        note(end_of(events.back().form, o->start, o->end));
+      }
+    }
+  }
+
+  std::string out;
+  out.reserve(1024 + calendar.events.size() * 600);
+  line(out, "BEGIN:VCALENDAR");
+  prop(out, "VERSION", "2.0");
+  prop(out, "PRODID", escape_text(calendar.prodid));
+  prop(out, "CALSCALE", "GREGORIAN");
+  if (calendar.method) prop(out, "METHOD", *calendar.method);
+  if (!calendar.name.empty()) {
+    const std::string name = escape_text(calendar.name);
+    prop(out, "NAME", name);
+    prop(out, "X-WR-CALNAME", name);
+  }
+  if (!calendar.description.empty()) {
+    const std::string description = escape_text(calendar.description);
+    prop(out, "DESCRIPTION", description);
+    prop(out, "X-WR-CALDESC", description);
+  }
+  const std::string refresh = format_iso8601_duration(calendar.refresh);
+  prop(out, "REFRESH-INTERVAL;VALUE=DURATION", refresh);
+  prop(out, "X-PUBLISHED-TTL", refresh);
+  // render_vtimezone checks each zone (UnknownZone), so only real IANA names reach TZID params.
+  for (const auto& [zone, years] : zone_years) out += render_vtimezone(zone, years.first, years.second);
+  for (const Prepared& p : events) {
+    write_vevent(out, p, nullptr);
+    for (const IcsOverride* o : p.overrides) write_vevent(out, p, o);
+  }
+  line(out, "END:VCALENDAR");
+  return out;
+}
+
+}  // namespace convene::calendar
