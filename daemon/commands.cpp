@@ -10,6 +10,8 @@
 #include "store/sql_time.hpp"
 #include "store/tokens.hpp"
 #include "daemon/config.hpp"
+#include "daemon/feeds/feed_routes.hpp"
+#include "store/listener.hpp"
 #include "daemon/demo_data.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/metrics.hpp"
@@ -30,6 +32,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <pqxx/except>
 
@@ -111,9 +114,11 @@ class Daemon {
         readiness_(database_, std::move(migrations)),
         start_time_(std::chrono::duration<double>(clock_.now().time_since_epoch()).count()),
         api_(api::v1_api(api::Services{database_, config_, clock_})),
+        feeds_(database_, config_, clock_, feed_cache_),
         http_(config_, HttpServer::Services{readiness_, http_metrics_, [this] { return render_metrics(); },
                                             [this](httplib::Server& server, HttpMetrics& metrics) {
                                               api_.install(server, metrics);
+                                              feeds_.install(server, metrics);
                                             }}),
         tasks_(io_) {}
 
@@ -124,6 +129,16 @@ class Daemon {
 
     asio::signal_set signals(io_, SIGINT, SIGTERM, SIGHUP);
     asio::co_spawn(io_, handle_signals(signals), asio::detached);
+    // Feed caches on every instance follow the database's NOTIFY convene_feeds.
+    store::ListenerOptions listen;
+    listen.conninfo = config_.database_url;
+    listen.channels = {"convene_feeds"};
+    listen.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(config_.database_connect_timeout);
+    listener_.emplace(
+        listen, blocking_.get_executor(),
+        [this](const std::string&, const std::string& payload) { feed_cache_.invalidate(payload); },
+        [this] { feed_cache_.invalidate("*"); });  // whatever was missed while disconnected
+    tasks_.spawn(listener_->run());
     if (const auto interval = systemd::watchdog_interval()) {
       // Pinged from the loop thread, so a stalled loop stops the pings and systemd notices.
       tasks_.spawn(jobs::run_every(*interval / 2, [] { systemd::notify("WATCHDOG=1"); }));
@@ -195,6 +210,12 @@ class Daemon {
     out.gauge("convene_build_info", "Build of the running convened.", 1, "version=\"" + std::string(kVersion) + "\"");
     render_process_metrics(out, read_process_metrics(), start_time_);
     render_database_metrics(out, database_.stats());
+    out.counter("convene_feed_cache_hits_total", "Feed requests answered from memory.", static_cast<double>(feed_cache_.hits()));
+    out.counter("convene_feed_cache_misses_total", "Feed requests that rendered the feed.",
+                static_cast<double>(feed_cache_.misses()));
+    out.gauge("convene_feed_cache_entries", "Rendered feeds held in memory.", static_cast<double>(feed_cache_.size()));
+    out.gauge("convene_notification_listener_connected", "1 while LISTEN convene_feeds is connected.",
+              listener_ && listener_->connected() ? 1 : 0);
     http_metrics_.render(out);
     return out.str();
   }
@@ -208,6 +229,11 @@ class Daemon {
   double start_time_;
   asio::io_context io_{1};
   api::Api api_;
+  feeds::FeedCache feed_cache_;
+  feeds::FeedService feeds_;
+  // Blocking database work started from the loop (connecting the listener).
+  asio::thread_pool blocking_{1};
+  std::optional<store::Listener> listener_;
   HttpServer http_;
   Tasks tasks_;
   int exit_status_ = 1;

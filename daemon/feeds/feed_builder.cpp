@@ -1,0 +1,166 @@
+#include "daemon/feeds/feed_builder.hpp"
+
+#include "calendar/ics.hpp"
+#include "calendar/local_time.hpp"
+#include "store/sql_time.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace convene::feeds {
+namespace {
+
+// Cancelled one-off events stay visible (STATUS:CANCELLED) this long, then leave the feed.
+constexpr auto kCancelledStays = std::chrono::days(30);
+// One-off events that ended longer ago than this are not worth carrying in every download.
+constexpr auto kPastKept = std::chrono::days(365);
+
+struct Scope {
+  std::string where;  // SQL condition on meetings m (and communities c)
+  std::int64_t id = 0;
+};
+
+const char* kMeetingQuery =
+    "SELECT m.id, m.uid, m.kind, m.title, m.description, m.time_zone, m.all_day, m.start_local, m.end_local, "
+    "m.rrule, m.status, m.sequence, m.created_at, m.updated_at, r.name, r.join_url, c.name, m.community_id, "
+    "m.cancelled_at, m.ends_at "
+    "FROM meetings m JOIN communities c ON c.id = m.community_id LEFT JOIN rooms r ON r.id = m.room_id WHERE ";
+
+calendar::IcsEvent to_event(pqxx::transaction_base& tx, const pqxx::row& r, bool with_join_urls,
+                             calendar::Instant& last_modified) {
+  calendar::IcsEvent e;
+  const auto id = r[0].as<std::int64_t>();
+  e.uid = r[1].as<std::string>();
+  const std::string kind = r[2].as<std::string>();
+  e.summary = r[3].as<std::string>();
+  e.description = r[4].as<std::string>();
+  e.zone = r[5].as<std::string>();
+  e.all_day = r[6].as<bool>();
+  e.start = store::parse_sql_local(r[7].as<std::string>());
+  e.end = store::parse_sql_local(r[8].as<std::string>());
+  if (!r[9].is_null()) e.rrule = r[9].as<std::string>();
+  const std::string status = r[10].as<std::string>();
+  e.status = status == "cancelled" ? "CANCELLED" : status == "tentative" ? "TENTATIVE" : "CONFIRMED";
+  // The TBD annual placeholder must not block anyone's week.
+  e.transparent = status == "tentative" && kind == "annual";
+  e.sequence = r[11].as<int>();
+  e.created = store::parse_sql_instant(r[12].as<std::string>());
+  e.last_modified = store::parse_sql_instant(r[13].as<std::string>());
+  e.dtstamp = e.last_modified;  // deterministic bytes, so the ETag only changes with the data
+  last_modified = std::max(last_modified, e.last_modified);
+  if (!r[14].is_null()) {
+    e.location = r[14].as<std::string>();
+    if (with_join_urls) {
+      e.location += " " + r[15].as<std::string>();
+      e.url = r[15].as<std::string>();
+    }
+  }
+  const std::string community = r[16].as<std::string>();
+  e.categories.push_back({"CATEGORIES", kind == "annual" ? "Annual meeting" : kind == "special_event" ? "Special event"
+                                                          : kind == "deadline"                       ? "Deadline"
+                                                                                                     : "Meeting"});
+  if (e.description.empty()) e.description = community;
+  for (const auto& x : tx.exec_params(
+           "SELECT recurrence_id, cancelled, start_local, end_local, sequence, updated_at FROM meeting_exceptions "
+           "WHERE meeting_id = $1 ORDER BY recurrence_id",
+           id)) {
+    const auto rid = calendar::to_local(store::parse_sql_instant(x[0].as<std::string>()), e.zone);
+    last_modified = std::max(last_modified, store::parse_sql_instant(x[5].as<std::string>()));
+    if (x[1].as<bool>()) {
+      e.exdates.push_back(rid);
+    } else {
+      e.overrides.push_back({rid, store::parse_sql_local(x[2].as<std::string>()),
+                             store::parse_sql_local(x[3].as<std::string>()), x[4].as<int>()});
+    }
+  }
+  return e;
+}
+
+std::vector<calendar::IcsEvent> load_events(pqxx::transaction_base& tx, const std::string& where, std::int64_t id,
+                                            bool with_join_urls, calendar::Instant now, calendar::Instant& last_modified) {
+  const std::string cancelled_after = store::sql_instant(now - kCancelledStays);
+  const std::string ended_after = store::sql_instant(now - kPastKept);
+  std::vector<calendar::IcsEvent> events;
+  for (const auto& r : tx.exec_params(std::string(kMeetingQuery) + where +
+                                          " AND (m.status <> 'cancelled' OR m.cancelled_at >= $2) "
+                                          "AND (m.rrule IS NOT NULL OR m.ends_at >= $3) ORDER BY m.starts_at, m.id",
+                                      id, cancelled_after, ended_after))
+    events.push_back(to_event(tx, r, with_join_urls, last_modified));
+  return events;
+}
+
+Feed finish(calendar::IcsCalendar calendar, calendar::Instant last_modified) {
+  Feed feed;
+  feed.body = calendar::render_ics(calendar);
+  feed.etag = strong_etag(feed.body);
+  feed.last_modified = last_modified;
+  return feed;
+}
+
+}  // namespace
+
+Feed build_community_feed(pqxx::transaction_base& tx, std::int64_t community_id, bool with_join_urls,
+                          calendar::Instant now, const FeedSettings& settings) {
+  const auto c = tx.exec_params("SELECT name, description, updated_at FROM communities WHERE id = $1", community_id);
+  calendar::Instant last_modified = store::parse_sql_instant(c[0][2].as<std::string>());
+  calendar::IcsCalendar cal;
+  cal.name = c[0][0].as<std::string>();
+  cal.description = c[0][1].as<std::string>();
+  cal.refresh = settings.refresh;
+  cal.events = load_events(tx, "m.community_id = $1", community_id, with_join_urls, now, last_modified);
+  Feed feed = finish(std::move(cal), last_modified);
+  feed.communities = {community_id};
+  return feed;
+}
+
+Feed build_member_feed(pqxx::transaction_base& tx, std::int64_t member_id, calendar::Instant now,
+                       const FeedSettings& settings) {
+  const auto m = tx.exec_params(
+      "SELECT name, updated_at, array_to_string(array(SELECT extract(epoch FROM o)::bigint FROM unnest(reminder_offsets) o), ',') "
+      "FROM members WHERE id = $1",
+      member_id);
+  calendar::Instant last_modified = store::parse_sql_instant(m[0][1].as<std::string>());
+  std::vector<std::chrono::seconds> alarms;
+  const std::string offsets = m[0][2].as<std::string>();
+  for (std::size_t start = 0; start < offsets.size();) {
+    const auto comma = offsets.find(',', start);
+    alarms.emplace_back(std::stoll(offsets.substr(start, comma - start)));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  calendar::IcsCalendar cal;
+  cal.name = "Convene: " + m[0][0].as<std::string>();
+  cal.refresh = settings.refresh;
+  Feed feed;
+  for (const auto& r : tx.exec_params(
+           "SELECT ms.community_id, ms.updated_at FROM memberships ms JOIN communities c ON c.id = ms.community_id "
+           "WHERE ms.member_id = $1 AND c.status = 'active'",
+           member_id)) {
+    feed.communities.insert(r[0].as<std::int64_t>());
+    last_modified = std::max(last_modified, store::parse_sql_instant(r[1].as<std::string>()));
+  }
+  cal.events = load_events(
+      tx, "m.community_id IN (SELECT community_id FROM memberships WHERE member_id = $1) AND c.status = 'active'",
+      member_id, true, now, last_modified);
+  for (auto& e : cal.events)
+    if (e.status != "CANCELLED" && !e.transparent) e.alarms = alarms;
+  Feed rendered = finish(std::move(cal), last_modified);
+  rendered.communities = std::move(feed.communities);
+  rendered.member_id = member_id;
+  return rendered;
+}
+
+Feed build_room_feed(pqxx::transaction_base& tx, std::int64_t room_id, calendar::Instant now,
+                     const FeedSettings& settings) {
+  const auto room = tx.exec_params("SELECT name, created_at FROM rooms WHERE id = $1", room_id);
+  calendar::Instant last_modified = store::parse_sql_instant(room[0][1].as<std::string>());
+  calendar::IcsCalendar cal;
+  cal.name = "Room: " + room[0][0].as<std::string>();
+  cal.refresh = settings.refresh;
+  cal.events = load_events(tx, "m.room_id = $1", room_id, true, now, last_modified);
+  Feed feed = finish(std::move(cal), last_modified);
+  feed.room_feed = true;
+  return feed;
+}
+
+}  // namespace convene::feeds

@@ -1,0 +1,55 @@
+#include "daemon/feeds/feed_cache.hpp"
+
+#include "store/migrations.hpp"
+
+#include <charconv>
+
+namespace convene::feeds {
+
+std::string strong_etag(std::string_view body) { return "\"" + store::sha256_hex(body).substr(0, 32) + "\""; }
+
+std::shared_ptr<const Feed> FeedCache::find(const std::string& key, std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(key);
+  if (it == entries_.end() || now - it->second.stored > max_age_) {
+    ++misses_;
+    return nullptr;
+  }
+  ++hits_;
+  return it->second.feed;
+}
+
+void FeedCache::store(const std::string& key, std::shared_ptr<const Feed> feed, std::uint64_t generation,
+                      std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  if (generation != generation_.load()) return;  // something changed while it was built
+  entries_[key] = Entry{std::move(feed), now};
+}
+
+void FeedCache::invalidate(std::string_view what) {
+  std::lock_guard lock(mutex_);
+  ++generation_;
+  std::int64_t id = 0;
+  const bool community = what.rfind("c:", 0) == 0, member = what.rfind("m:", 0) == 0;
+  if (community || member) {
+    const auto digits = what.substr(2);
+    if (std::from_chars(digits.data(), digits.data() + digits.size(), id).ec != std::errc()) {
+      entries_.clear();
+      return;
+    }
+  }
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const Feed& f = *it->second.feed;
+    // Room feeds show every community's bookings: any meeting change may touch them.
+    const bool stale = what == "*" || (what == "r" && f.room_feed) ||
+                       (community && (f.communities.count(id) != 0 || f.room_feed)) || (member && f.member_id == id);
+    it = stale ? entries_.erase(it) : std::next(it);
+  }
+}
+
+std::size_t FeedCache::size() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+}  // namespace convene::feeds

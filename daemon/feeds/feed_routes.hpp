@@ -1,0 +1,47 @@
+#pragma once
+// GET (and HEAD) /feeds/communities/{slug}.ics, /feeds/members/{token}.ics and
+// /feeds/rooms/{id}.ics?token=: ICS served from the in-memory cache with ETag,
+// Last-Modified and conditional requests. A cache hit touches no database.
+#include "calendar/clock.hpp"
+#include "daemon/config.hpp"
+#include "daemon/feeds/feed_builder.hpp"
+#include "daemon/feeds/feed_cache.hpp"
+#include "daemon/metrics.hpp"
+#include "store/database.hpp"
+
+#include <httplib.h>
+
+namespace convene::feeds {
+
+std::string format_http_date(calendar::Instant t);                      // "Sat, 28 Nov 2026 15:00:00 GMT"
+std::optional<calendar::Instant> parse_http_date(std::string_view text);  // IMF-fixdate only
+
+// True when the request's If-None-Match / If-Modified-Since say the client's copy is current.
+bool not_modified(const httplib::Request& request, const Feed& feed);
+
+class FeedService {
+ public:
+  FeedService(store::Database& db, const daemon::Config& config, const calendar::Clock& clock, FeedCache& cache);
+  void install(httplib::Server& server, daemon::HttpMetrics& metrics);
+
+  // The bytes of a public community feed (for the feed files); nullopt when the community is
+  // not public and active.
+  std::shared_ptr<const Feed> public_community_feed(const std::string& slug);
+  std::shared_ptr<const Feed> room_feed(std::int64_t room_id);
+
+ private:
+  void community(const httplib::Request& req, httplib::Response& res, const std::string& slug);
+  void member(const httplib::Request& req, httplib::Response& res, const std::string& token);
+  void room(const httplib::Request& req, httplib::Response& res, std::int64_t room_id);
+  void send(const httplib::Request& req, httplib::Response& res, const Feed& feed, bool is_public);
+  // The cached feed, or builds it in a read-only transaction and caches it.
+  std::shared_ptr<const Feed> cached(const std::string& key, const std::function<std::optional<Feed>(pqxx::work&)>& build);
+
+  store::Database& db_;
+  const daemon::Config& config_;
+  const calendar::Clock& clock_;
+  FeedCache& cache_;
+  FeedSettings settings_;
+};
+
+}  // namespace convene::feeds
