@@ -24,11 +24,16 @@ void ApiTest::SetUp() {
   pool.max_size = 4;
   database_ = std::make_unique<store::Database>(pool);
   api_ = std::make_unique<api::Api>(api::v1_api(api::Services{*database_, config, clock}));
+  feed_cache_ = std::make_unique<feeds::FeedCache>();
+  feeds_ = std::make_unique<feeds::FeedService>(*database_, config, clock, *feed_cache_);
   metrics_ = std::make_unique<daemon::HttpMetrics>();
   readiness_ = std::make_unique<daemon::Readiness>(*database_, project_migrations());
   server_ = std::make_unique<daemon::HttpServer>(
       config, daemon::HttpServer::Services{*readiness_, *metrics_, [] { return std::string(); },
-                                           [this](httplib::Server& s, daemon::HttpMetrics& m) { api_->install(s, m); }});
+                                           [this](httplib::Server& s, daemon::HttpMetrics& m) {
+                                             api_->install(s, m);
+                                             feeds_->install(s, m);
+                                           }});
   server_->start();
   client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
   client_->set_read_timeout(30, 0);
@@ -42,6 +47,8 @@ void ApiTest::TearDown() {
   client_.reset();
   server_.reset();
   api_.reset();
+  feeds_.reset();
+  feed_cache_.reset();
   database_.reset();
 }
 

@@ -3,6 +3,7 @@
 // database, with a manual clock and helpers to make members with roles and tokens.
 #include "calendar/clock.hpp"
 #include "daemon/api/api.hpp"
+#include "daemon/feeds/feed_routes.hpp"
 #include "daemon/http_server.hpp"
 #include "support/test_database.hpp"
 
@@ -45,6 +46,10 @@ class ApiTest : public MigratedDatabaseTest {
   std::int64_t make_room(const std::string& name);                                       // through the API, as admin
   long long count(const std::string& sql);  // SELECT count(*) ... in the test database
 
+  // The feed cache of the in-process server (no LISTEN here: tests invalidate it themselves
+  // or rely on it being empty).
+  feeds::FeedCache& feed_cache() { return *feed_cache_; }
+
   std::string admin_token;  // a member with the admin role, made in SetUp
   calendar::ManualClock clock{calendar::Instant{}};
   daemon::Config config;
@@ -52,6 +57,8 @@ class ApiTest : public MigratedDatabaseTest {
  private:
   std::unique_ptr<store::Database> database_;
   std::unique_ptr<api::Api> api_;
+  std::unique_ptr<feeds::FeedCache> feed_cache_;
+  std::unique_ptr<feeds::FeedService> feeds_;
   std::unique_ptr<daemon::HttpMetrics> metrics_;
   std::unique_ptr<daemon::Readiness> readiness_;
   std::unique_ptr<daemon::HttpServer> server_;

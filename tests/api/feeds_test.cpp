@@ -1,0 +1,1 @@
+#include "support/api_fixture.hpp"
