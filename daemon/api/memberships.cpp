@@ -47,6 +47,8 @@ Reply delete_membership(Call& call) {
         "UPDATE notifications SET state = 'cancelled' WHERE member_id = $1 AND community_id = $2 AND state = 'pending'",
         *member_id, c->id);
     emit_event(call, "member.left", c->id, {{"member_id", *member_id}, {"community", c->slug}, {"community_name", c->name}});
+    // The member's feed lost a community: its Last-Modified must move on.
+    call.tx.exec_params("UPDATE members SET updated_at = $2 WHERE id = $1", *member_id, call.now_sql);
   }
   return no_content();
 }

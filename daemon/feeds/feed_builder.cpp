@@ -86,6 +86,14 @@ std::vector<calendar::IcsEvent> load_events(pqxx::transaction_base& tx, const st
                                           "AND (m.rrule IS NOT NULL OR m.ends_at >= $3) ORDER BY m.starts_at, m.id",
                                       id, cancelled_after, ended_after))
     events.push_back(to_event(tx, r, with_join_urls, last_modified));
+  // Events that left the feed because time passed changed it at that moment: Last-Modified
+  // must not go back, or If-Modified-Since clients would keep them.
+  const auto left = tx.exec_params(
+      "SELECT greatest(max(m.cancelled_at) FILTER (WHERE m.status = 'cancelled' AND m.cancelled_at < $2) + interval '30 days', "
+      "                max(m.ends_at) FILTER (WHERE m.rrule IS NULL AND m.ends_at < $3) + interval '365 days') "
+      "FROM meetings m JOIN communities c ON c.id = m.community_id WHERE " + where,
+      id, cancelled_after, ended_after);
+  if (!left[0][0].is_null()) last_modified = std::max(last_modified, store::parse_sql_instant(left[0][0].as<std::string>()));
   return events;
 }
 
@@ -132,9 +140,10 @@ Feed build_member_feed(pqxx::transaction_base& tx, std::int64_t member_id, calen
   cal.name = "Convene: " + m[0][0].as<std::string>();
   cal.refresh = settings.refresh;
   Feed feed;
+  // Archiving a community (its updated_at) removes its meetings from the feed.
   for (const auto& r : tx.exec_params(
-           "SELECT ms.community_id, ms.updated_at FROM memberships ms JOIN communities c ON c.id = ms.community_id "
-           "WHERE ms.member_id = $1 AND c.status = 'active'",
+           "SELECT ms.community_id, greatest(ms.updated_at, c.updated_at) FROM memberships ms "
+           "JOIN communities c ON c.id = ms.community_id WHERE ms.member_id = $1",
            member_id)) {
     feed.communities.insert(r[0].as<std::int64_t>());
     last_modified = std::max(last_modified, store::parse_sql_instant(r[1].as<std::string>()));
@@ -152,7 +161,12 @@ Feed build_member_feed(pqxx::transaction_base& tx, std::int64_t member_id, calen
 
 Feed build_room_feed(pqxx::transaction_base& tx, std::int64_t room_id, calendar::Instant now,
                      const FeedSettings& settings) {
-  const auto room = tx.exec_params("SELECT name, created_at FROM rooms WHERE id = $1", room_id);
+  // A meeting leaving the room leaves no row behind, so the newest change to any meeting or
+  // community stands in: never earlier than the truth, and never going back.
+  const auto room = tx.exec_params(
+      "SELECT name, greatest(created_at, (SELECT max(updated_at) FROM meetings), (SELECT max(updated_at) FROM communities)) "
+      "FROM rooms WHERE id = $1",
+      room_id);
   calendar::Instant last_modified = store::parse_sql_instant(room[0][1].as<std::string>());
   calendar::IcsCalendar cal;
   cal.name = "Room: " + room[0][0].as<std::string>();

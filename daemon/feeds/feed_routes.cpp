@@ -141,7 +141,11 @@ void FeedService::community(const httplib::Request& req, httplib::Response& res,
         return c[0][0].as<std::int64_t>();
       },
       options);
-  if (!community_id) return daemon::send_problem(res, 404, "Not Found", "no such feed for this token");
+  if (!community_id) {
+    // Not a member (or a stale token): a public community still has its public feed.
+    if (auto feed = public_community_feed(slug)) return send(req, res, *feed, true);
+    return daemon::send_problem(res, 404, "Not Found", "no such feed for this token");
+  }
   const auto feed = cached("c:" + slug + ":members", [&](pqxx::work& tx) -> std::optional<Feed> {
     return build_community_feed(tx, *community_id, true, clock_.now(), settings_);
   });

@@ -24,8 +24,8 @@ class FeedService {
   FeedService(store::Database& db, const daemon::Config& config, const calendar::Clock& clock, FeedCache& cache);
   void install(httplib::Server& server, daemon::HttpMetrics& metrics);
 
-  // The bytes of a public community feed (for the feed files); nullopt when the community is
-  // not public and active.
+  // The public feed of a community (also for the feed files); null when the community is not
+  // public. Archived public communities keep their feed, so subscribers keep the history.
   std::shared_ptr<const Feed> public_community_feed(const std::string& slug);
   std::shared_ptr<const Feed> room_feed(std::int64_t room_id);
 
