@@ -28,6 +28,9 @@ HttpServer::HttpServer(const Config& config, Services services)
   const auto threads = static_cast<std::size_t>(config_.http_threads);
   server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // CSV imports may be up to 20 MiB; JSON routes check the smaller http_max_body themselves.
+  // Small responses must not wait for the peer's delayed ACK (Nagle): ~40 ms per response on
+  // keep-alive connections otherwise (docs/benchmarks.md).
+  server_.set_tcp_nodelay(true);
   server_.set_payload_max_length(std::max<std::size_t>(config_.http_max_body, 20 * 1024 * 1024));
   server_.set_read_timeout(10, 0);
   server_.set_write_timeout(10, 0);
