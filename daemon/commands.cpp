@@ -10,6 +10,7 @@
 #include "store/sql_time.hpp"
 #include "store/tokens.hpp"
 #include "daemon/config.hpp"
+#include "daemon/feeds/feed_files.hpp"
 #include "daemon/feeds/feed_routes.hpp"
 #include "store/listener.hpp"
 #include "daemon/demo_data.hpp"
@@ -129,6 +130,10 @@ class Daemon {
 
     asio::signal_set signals(io_, SIGINT, SIGTERM, SIGHUP);
     asio::co_spawn(io_, handle_signals(signals), asio::detached);
+    // Feed files: written (debounced, on the blocking pool) on start and whenever feeds change.
+    feed_files_.emplace(io_.get_executor(), blocking_.get_executor(), feeds_, database_, feeds_directory_of(config_));
+    feed_files_->start();
+    log::info("feed files enabled", {{"directory", feed_files_->directory().string()}});
     // Feed caches on every instance follow the database's NOTIFY convene_feeds.
     store::ListenerOptions listen;
     listen.conninfo = config_.database_url;
@@ -136,8 +141,14 @@ class Daemon {
     listen.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(config_.database_connect_timeout);
     listener_.emplace(
         listen, blocking_.get_executor(),
-        [this](const std::string&, const std::string& payload) { feed_cache_.invalidate(payload); },
-        [this] { feed_cache_.invalidate("*"); });  // whatever was missed while disconnected
+        [this](const std::string&, const std::string& payload) {
+          feed_cache_.invalidate(payload);
+          feed_files_->notify(payload);
+        },
+        [this] {  // whatever was missed while disconnected
+          feed_cache_.invalidate("*");
+          feed_files_->notify("*");
+        });
     tasks_.spawn(listener_->run());
     if (const auto interval = systemd::watchdog_interval()) {
       // Pinged from the loop thread, so a stalled loop stops the pings and systemd notices.
@@ -170,6 +181,7 @@ class Daemon {
     log::info("stopping", {{"signal", signal_name}});
     systemd::notify("STOPPING=1\nSTATUS=stopping");
     tasks_.cancel_all();
+    if (feed_files_) feed_files_->stop();
     asio::steady_timer drained(io_, config_.shutdown_timeout);
     std::thread stopper([this, &drained] {
       http_.stop();
@@ -231,7 +243,9 @@ class Daemon {
   api::Api api_;
   feeds::FeedCache feed_cache_;
   feeds::FeedService feeds_;
-  // Blocking database work started from the loop (connecting the listener).
+  // Declared before blocking_: a feed file run in progress uses it until blocking_ is joined.
+  std::optional<feeds::FeedFileWriter> feed_files_;
+  // Blocking database work started from the loop (connecting the listener, feed files).
   asio::thread_pool blocking_{1};
   std::optional<store::Listener> listener_;
   HttpServer http_;

@@ -98,6 +98,12 @@ const std::vector<Setting>& settings() {
          c.state_directory = v;
        },
        [](const Config& c) { return c.state_directory.string(); }},
+      {"feeds_directory", false,
+       [](Config& c, const std::string& v) {
+         if (v.empty() || v.front() != '/') throw std::invalid_argument("must be an absolute path");
+         c.feeds_directory = v;
+       },
+       [](const Config& c) { return feeds_directory_of(c).string(); }},
       {"schema_dir", false,
        [](Config& c, const std::string& v) {
          if (v.empty()) throw std::invalid_argument("must not be empty");
@@ -161,6 +167,10 @@ std::optional<std::string> scalar_text(const toml::node& node) {
 }
 
 }  // namespace
+
+std::filesystem::path feeds_directory_of(const Config& config) {
+  return config.feeds_directory.empty() ? config.state_directory / "feeds" : config.feeds_directory;
+}
 
 std::string ListenAddress::to_string() const {
   const bool v6 = host.find(':') != std::string::npos;

@@ -28,6 +28,9 @@ struct Config {
   int http_threads = 8;
   std::size_t http_max_body = 1024 * 1024;
   std::filesystem::path state_directory = "/var/lib/convene";
+  // Feed files (communities/<slug>.ics, rooms/<id>.ics); empty: state_directory/feeds.
+  // Read it through feeds_directory_of().
+  std::filesystem::path feeds_directory;
   std::filesystem::path schema_dir;  // defaults to the compiled-in CONVENE_SCHEMA_DIR
   std::string public_url = "http://127.0.0.1:8080";
   std::string organisation_time_zone = "UTC";
@@ -37,6 +40,9 @@ struct Config {
   int booking_horizon_months = 18;  // rooms are booked for every occurrence this far ahead
   int max_occurrences = 800;        // a series with more occurrences in the horizon is refused
 };
+
+// Where the feed files go: feeds_directory, or state_directory/feeds when unset.
+std::filesystem::path feeds_directory_of(const Config& config);
 
 // Every problem found, one per line, each naming the file key or environment variable.
 class ConfigError : public std::runtime_error {

@@ -18,13 +18,19 @@ as_root() {
     fi
 }
 
-# ensure_packages: install the packages of scripts/packages.txt that are missing.
-# No apt calls at all when everything is installed already.
+# ensure_packages [SECTION]: install the packages of scripts/packages.txt that are missing:
+# those before any "# [section]" comment line, plus the named section's (bench/*/run asks
+# for "benchmarks"). No apt calls at all when everything is installed already.
 ensure_packages() {
-    local list="${CONVENE_REPO}/scripts/packages.txt" line pkg
+    local list="${CONVENE_REPO}/scripts/packages.txt" line pkg wanted="${1:-}" section=""
     local -a missing=()
     [[ -r ${list} ]] || die "missing ${list}"
     while IFS= read -r line || [[ -n ${line} ]]; do
+        if [[ ${line} =~ ^#\ \[([a-z]+)\] ]]; then
+            section="${BASH_REMATCH[1]}"
+            continue
+        fi
+        [[ -z ${section} || ${section} == "${wanted}" ]] || continue
         line="${line%%#*}"
         for pkg in ${line}; do
             if [[ "$(dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null || true)" != "install ok installed" ]]; then
