@@ -25,7 +25,7 @@ struct Config {
   std::size_t database_pool_size = 8;
   std::chrono::milliseconds database_connect_timeout{5000};
   ListenAddress http_listen{"127.0.0.1", 8080};
-  int http_threads = 8;
+  int http_threads = 64;  // cpp-httplib holds a thread per keep-alive connection
   std::size_t http_max_body = 1024 * 1024;
   std::filesystem::path state_directory = "/var/lib/convene";
   // Feed files (communities/<slug>.ics, rooms/<id>.ics); empty: state_directory/feeds.

@@ -115,8 +115,7 @@ std::vector<calendar::IcsEvent> load_events(pqxx::transaction_base& tx, const st
 
 Feed finish(calendar::IcsCalendar calendar, calendar::Instant last_modified) {
   Feed feed;
-  feed.body = calendar::render_ics(calendar);
-  feed.etag = strong_etag(feed.body);
+  set_body(feed, calendar::render_ics(calendar));
   feed.last_modified = last_modified;
   return feed;
 }

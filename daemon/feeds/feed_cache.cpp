@@ -2,11 +2,43 @@
 
 #include "store/migrations.hpp"
 
+#include <zlib.h>
+
 #include <charconv>
+#include <stdexcept>
 
 namespace convene::feeds {
 
 std::string strong_etag(std::string_view body) { return "\"" + store::sha256_hex(body).substr(0, 32) + "\""; }
+
+namespace {
+
+std::string gzip(std::string_view data) {
+  z_stream stream{};
+  // 15 + 16: a gzip wrapper, as Content-Encoding: gzip wants.
+  if (deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("zlib deflateInit2 failed");
+  std::string out(deflateBound(&stream, static_cast<uLong>(data.size())), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream.avail_in = static_cast<uInt>(data.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  const int result = deflate(&stream, Z_FINISH);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  if (result != Z_STREAM_END) throw std::runtime_error("zlib deflate failed");
+  return out;
+}
+
+}  // namespace
+
+void set_body(Feed& feed, std::string body) {
+  feed.body = std::move(body);
+  feed.etag = strong_etag(feed.body);
+  // Compressed once here instead of on every request (calendar clients ask for gzip).
+  feed.gzip_body = gzip(feed.body);
+  feed.gzip_etag = feed.etag.substr(0, feed.etag.size() - 1) + "-gzip\"";
+}
 
 std::shared_ptr<const Feed> FeedCache::find(const std::string& key, std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);

@@ -18,6 +18,8 @@ namespace convene::feeds {
 struct Feed {
   std::string body;                   // the VCALENDAR bytes
   std::string etag;                   // strong, quoted: "\"3f2a...\""
+  std::string gzip_body;              // the same bytes gzip-compressed once, at build time
+  std::string gzip_etag;              // its own strong ETag (a different representation)
   calendar::Instant last_modified;    // from the data, never "now"
   std::set<std::int64_t> communities; // whose changes make this feed stale
   std::int64_t member_id = 0;         // member feeds: changes to the member (reminders)
@@ -26,6 +28,8 @@ struct Feed {
 
 // Builds the ETag of a body.
 std::string strong_etag(std::string_view body);
+// Fills body, etag, gzip_body and gzip_etag from the rendered text.
+void set_body(Feed& feed, std::string body);
 
 class FeedCache {
  public:

@@ -62,11 +62,32 @@ std::optional<calendar::Instant> parse_http_date(std::string_view text) {
   return calendar::Instant{sys_days{ymd}.time_since_epoch() + hours{h} + minutes{m} + seconds{s}};
 }
 
-bool not_modified(const httplib::Request& request, const Feed& feed) {
-  if (request.has_header("If-None-Match")) return etag_listed(request.get_header_value("If-None-Match"), feed.etag);
+bool not_modified(const httplib::Request& request, const std::string& etag, calendar::Instant last_modified) {
+  if (request.has_header("If-None-Match")) return etag_listed(request.get_header_value("If-None-Match"), etag);
   if (request.has_header("If-Modified-Since")) {
     const auto since = parse_http_date(request.get_header_value("If-Modified-Since"));
-    return since && std::chrono::floor<std::chrono::seconds>(feed.last_modified) <= *since;
+    return since && std::chrono::floor<std::chrono::seconds>(last_modified) <= *since;
+  }
+  return false;
+}
+
+bool accepts_gzip(std::string_view header) {
+  std::size_t start = 0;
+  while (start < header.size()) {
+    auto end = header.find(',', start);
+    if (end == std::string_view::npos) end = header.size();
+    std::string_view item = header.substr(start, end - start);
+    start = end + 1;
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    const auto semicolon = item.find(';');
+    std::string_view coding = item.substr(0, semicolon);
+    while (!coding.empty() && coding.back() == ' ') coding.remove_suffix(1);
+    if (coding != "gzip" && coding != "x-gzip" && coding != "*") continue;
+    if (semicolon == std::string_view::npos) return true;
+    const auto q = item.find("q=", semicolon);
+    if (q == std::string_view::npos) return true;
+    const auto value = item.substr(q + 2);
+    return !(value.rfind("0", 0) == 0 && value.find_first_not_of("0.") == std::string_view::npos);
   }
   return false;
 }
@@ -90,17 +111,24 @@ std::shared_ptr<const Feed> FeedService::cached(const std::string& key,
 }
 
 void FeedService::send(const httplib::Request& req, httplib::Response& res, const Feed& feed, bool is_public) {
+  const bool gzip = accepts_gzip(req.get_header_value("Accept-Encoding"));
+  // The feed carries its own precompressed copy; keep cpp-httplib from compressing (again)
+  // on every request: it would otherwise act on Accept-Encoding by itself.
+  const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+  const std::string& etag = gzip ? feed.gzip_etag : feed.etag;
   res.headers.erase("Cache-Control");  // the API's default no-store does not apply to feeds
-  res.set_header("ETag", feed.etag);
+  res.set_header("ETag", etag);
   res.set_header("Last-Modified", format_http_date(feed.last_modified));
+  res.set_header("Vary", "Accept-Encoding");
   // Calendar clients poll; let caches keep a copy for a few minutes. Token feeds are private.
   res.set_header("Cache-Control", is_public ? "public, max-age=300" : "private, max-age=300");
-  if (not_modified(req, feed)) {
+  if (not_modified(req, etag, feed.last_modified)) {
     res.status = 304;
     return;
   }
   res.status = 200;
-  res.set_content(feed.body, "text/calendar; charset=utf-8");
+  if (gzip) res.set_header("Content-Encoding", "gzip");
+  res.set_content(gzip ? feed.gzip_body : feed.body, "text/calendar; charset=utf-8");
 }
 
 std::shared_ptr<const Feed> FeedService::public_community_feed(const std::string& slug) {

@@ -16,8 +16,11 @@ namespace convene::feeds {
 std::string format_http_date(calendar::Instant t);                      // "Sat, 28 Nov 2026 15:00:00 GMT"
 std::optional<calendar::Instant> parse_http_date(std::string_view text);  // IMF-fixdate only
 
-// True when the request's If-None-Match / If-Modified-Since say the client's copy is current.
-bool not_modified(const httplib::Request& request, const Feed& feed);
+// True when the request's If-None-Match / If-Modified-Since say the client's copy (of the
+// representation whose ETag is `etag`) is current.
+bool not_modified(const httplib::Request& request, const std::string& etag, calendar::Instant last_modified);
+// True when Accept-Encoding allows gzip (a "gzip;q=0" refuses it).
+bool accepts_gzip(std::string_view accept_encoding);
 
 class FeedService {
  public:

@@ -12,6 +12,8 @@
 // covers the NOTIFY path itself).
 #include "support/api_fixture.hpp"
 
+#include <zlib.h>
+
 #include "calendar/libical_lock.hpp"
 #include "daemon/feeds/feed_routes.hpp"
 #include "daemon/http_server.hpp"
@@ -1148,4 +1150,48 @@ TEST_F(FeedsTest, TextCannotInjectAnEvent) {
     std::string output;
     EXPECT_EQ(python_roundtrip(text, 2, &output), 0) << output;
   }
+}
+
+namespace {
+
+std::string gunzip(const std::string& data) {
+  z_stream stream{};
+  if (inflateInit2(&stream, 15 + 16) != Z_OK) return "";
+  std::string out;
+  char buffer[65536];
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream.avail_in = static_cast<uInt>(data.size());
+  int result = Z_OK;
+  while (result == Z_OK) {
+    stream.next_out = reinterpret_cast<Bytef*>(buffer);
+    stream.avail_out = sizeof buffer;
+    result = inflate(&stream, Z_NO_FLUSH);
+    out.append(buffer, sizeof buffer - stream.avail_out);
+  }
+  inflateEnd(&stream);
+  return result == Z_STREAM_END ? out : "";
+}
+
+}  // namespace
+
+TEST_F(FeedsTest, GzipClientsGetThePrecompressedCopyWithItsOwnEtag) {
+  make_community("gz", "Gzip");
+  const auto plain = feed("/feeds/communities/gz.ics");
+  ASSERT_EQ(plain.status, 200) << plain.describe();
+  EXPECT_EQ(plain.header("Content-Encoding"), "");
+  EXPECT_EQ(plain.header("Vary"), "Accept-Encoding");
+
+  const auto zipped = feed("/feeds/communities/gz.ics", {{"Accept-Encoding", "gzip, deflate, br"}});
+  ASSERT_EQ(zipped.status, 200) << zipped.describe();
+  EXPECT_EQ(zipped.header("Content-Encoding"), "gzip");
+  EXPECT_EQ(zipped.header("Vary"), "Accept-Encoding");
+  EXPECT_EQ(gunzip(zipped.body), plain.body) << "compressed once, not twice";
+  EXPECT_NE(zipped.header("ETag"), plain.header("ETag")) << "two representations, two strong ETags";
+
+  // Each ETag validates its own representation only.
+  EXPECT_EQ(feed("/feeds/communities/gz.ics", {{"Accept-Encoding", "gzip"}, {"If-None-Match", zipped.header("ETag")}}).status,
+            304);
+  EXPECT_EQ(feed("/feeds/communities/gz.ics", {{"If-None-Match", zipped.header("ETag")}}).status, 200);
+  // q=0 refuses gzip.
+  EXPECT_EQ(feed("/feeds/communities/gz.ics", {{"Accept-Encoding", "gzip;q=0"}}).header("Content-Encoding"), "");
 }
