@@ -29,5 +29,22 @@ std::chrono::seconds utc_offset_locked(icaltimezone* zone, std::chrono::sys_seco
 Instant to_instant_locked(icaltimezone* zone, LocalDateTime local);
 LocalDateTime to_local_locked(icaltimezone* zone, Instant t);
 
+// A wall-clock reading as libical's time struct, in `zone` (nullptr: floating).
+inline icaltimetype wall_icaltime(LocalDateTime local, icaltimezone* zone) {
+  const auto day = std::chrono::floor<std::chrono::days>(local);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss<std::chrono::seconds> tod{local - day};
+  icaltimetype tt = icaltime_null_time();
+  tt.year = int(ymd.year());
+  tt.month = int(unsigned(ymd.month()));
+  tt.day = int(unsigned(ymd.day()));
+  tt.hour = int(tod.hours().count());
+  tt.minute = int(tod.minutes().count());
+  tt.second = int(tod.seconds().count());
+  tt.is_date = 0;
+  tt.zone = zone;
+  return tt;
+}
+
 }  // namespace detail
 }  // namespace convene::calendar

@@ -41,19 +41,7 @@ std::optional<std::chrono::year_month_day> date_prefix(std::string_view s) {
 }
 
 icaltimetype utc_icaltime(sys_seconds t) {
-  const auto day = std::chrono::floor<days>(t);
-  const std::chrono::year_month_day ymd{day};
-  const std::chrono::hh_mm_ss<seconds> tod{t - day};
-  icaltimetype tt = icaltime_null_time();
-  tt.year = int(ymd.year());
-  tt.month = int(unsigned(ymd.month()));
-  tt.day = int(unsigned(ymd.day()));
-  tt.hour = int(tod.hours().count());
-  tt.minute = int(tod.minutes().count());
-  tt.second = int(tod.seconds().count());
-  tt.is_date = 0;
-  tt.zone = icaltimezone_get_utc_timezone();
-  return tt;
+  return detail::wall_icaltime(LocalDateTime{t.time_since_epoch()}, icaltimezone_get_utc_timezone());
 }
 
 // Further than any UTC offset there has ever been (LMT offsets reached about ±16h).

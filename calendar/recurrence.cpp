@@ -97,21 +97,7 @@ struct ParsedRule {
 
 using IteratorPtr = std::unique_ptr<icalrecur_iterator, decltype(&icalrecur_iterator_free)>;
 
-icaltimetype floating_icaltime(LocalDateTime local) {
-  const auto day = std::chrono::floor<std::chrono::days>(local);
-  const std::chrono::year_month_day ymd{day};
-  const std::chrono::hh_mm_ss<seconds> tod{local - day};
-  icaltimetype tt = icaltime_null_time();
-  tt.year = int(ymd.year());
-  tt.month = int(unsigned(ymd.month()));
-  tt.day = int(unsigned(ymd.day()));
-  tt.hour = int(tod.hours().count());
-  tt.minute = int(tod.minutes().count());
-  tt.second = int(tod.seconds().count());
-  tt.is_date = 0;
-  tt.zone = nullptr;  // floating
-  return tt;
-}
+icaltimetype floating_icaltime(LocalDateTime local) { return detail::wall_icaltime(local, nullptr); }
 
 LocalDateTime local_from_icaltime(const icaltimetype& tt) {
   const std::chrono::year_month_day ymd{std::chrono::year{tt.year}, std::chrono::month{unsigned(tt.month)},
