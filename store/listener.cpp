@@ -39,6 +39,22 @@ struct Session {
 
 bool cancelled(const asio::cancellation_state& state) { return state.cancelled() != asio::cancellation_type::none; }
 
+// Plain coroutine functions, not capturing lambdas: their parameters live in the coroutine
+// frame, whichever thread runs it.
+asio::awaitable<std::shared_ptr<Session>> open_session(std::string conninfo, std::vector<std::string> channels,
+                                                        const Listener::OnNotify* on_notify) {
+  auto session = std::make_shared<Session>();
+  session->connection = std::make_unique<pqxx::connection>(conninfo);
+  for (const auto& channel : channels)
+    session->receivers.push_back(std::make_unique<Receiver>(*session->connection, channel, *on_notify));
+  co_return session;
+}
+
+asio::awaitable<void> close_session(std::shared_ptr<Session> session) {
+  session.reset();
+  co_return;
+}
+
 }  // namespace
 
 Listener::Listener(ListenerOptions options, asio::any_io_executor blocking, OnNotify on_notify,
@@ -60,16 +76,8 @@ asio::awaitable<void> Listener::run() {
     std::string error;
     try {
       // Connecting and LISTEN block: not on the loop thread.
-      session = co_await asio::co_spawn(
-          blocking_,
-          [&]() -> asio::awaitable<std::shared_ptr<Session>> {
-            auto s = std::make_shared<Session>();
-            s->connection = std::make_unique<pqxx::connection>(conninfo);
-            for (const auto& channel : options_.channels)
-              s->receivers.push_back(std::make_unique<Receiver>(*s->connection, channel, on_notify_));
-            co_return s;
-          },
-          asio::use_awaitable);
+      session = co_await asio::co_spawn(blocking_, open_session(conninfo, options_.channels, &on_notify_),
+                                        asio::use_awaitable);
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -105,9 +113,7 @@ asio::awaitable<void> Listener::run() {
     connected_ = false;
     socket.close();
     // Tear the session down on the blocking executor too: closing may wait on the network.
-    co_await asio::co_spawn(
-        blocking_, [s = std::move(session)]() mutable -> asio::awaitable<void> { s.reset(); co_return; },
-        asio::use_awaitable);
+    co_await asio::co_spawn(blocking_, close_session(std::move(session)), asio::use_awaitable);
   }
 }
 
