@@ -8,6 +8,7 @@
 #include <boost/url/parse.hpp>
 
 #include <charconv>
+#include <cstdio>
 #include <functional>
 #include <set>
 
@@ -143,6 +144,25 @@ const std::vector<Setting>& settings() {
          if (c.shutdown_timeout > std::chrono::minutes(10)) throw std::invalid_argument("must be at most 10m");
        },
        [](const Config& c) { return std::to_string(c.shutdown_timeout.count()) + "ms"; }},
+      {"annual_window_start", false,
+       [](Config& c, const std::string& v) {
+         // "MM-DD", a day that exists in every year (so not February 29).
+         if (v.size() != 5 || v[2] != '-') throw std::invalid_argument("must be a month and day such as 07-08");
+         const auto month = static_cast<unsigned>(parse_integer(v.substr(0, 2), 1, 12));
+         const auto day = static_cast<unsigned>(parse_integer(v.substr(3, 2), 1, 31));
+         if (!std::chrono::year_month_day{std::chrono::year{2023}, std::chrono::month{month}, std::chrono::day{day}}.ok())
+           throw std::invalid_argument("must be a day that exists every year, such as 07-08");
+         c.annual_window_month = month;
+         c.annual_window_first_day = day;
+       },
+       [](const Config& c) {
+         char buf[8];
+         std::snprintf(buf, sizeof buf, "%02u-%02u", c.annual_window_month, c.annual_window_first_day);
+         return std::string(buf);
+       }},
+      {"annual_window_days", false,
+       [](Config& c, const std::string& v) { c.annual_window_days = static_cast<unsigned>(parse_integer(v, 1, 31)); },
+       [](const Config& c) { return std::to_string(c.annual_window_days); }},
       {"booking_horizon_months", false,
        [](Config& c, const std::string& v) { c.booking_horizon_months = parse_integer(v, 1, 60); },
        [](const Config& c) { return std::to_string(c.booking_horizon_months); }},

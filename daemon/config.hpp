@@ -37,6 +37,11 @@ struct Config {
   log::Level log_level = log::Level::info;
   log::Format log_format = log::Format::text;
   std::chrono::milliseconds shutdown_timeout{20000};
+  // The annual-meeting window: `annual_window_days` days from month/day `annual_window_start`
+  // (default July 8-14: the days of every "second weekday of July").
+  unsigned annual_window_month = 7;
+  unsigned annual_window_first_day = 8;
+  unsigned annual_window_days = 7;
   int booking_horizon_months = 18;  // rooms are booked for every occurrence this far ahead
   int max_occurrences = 800;        // a series with more occurrences in the horizon is refused
 };

@@ -100,7 +100,7 @@ Reply list_year(Call& call) {
   const auto year = parse_year(call.param("year"));
   if (!year) return not_found("year");
   if (*year >= current_year(call)) ensure_annual_placeholders(call, *year);
-  const auto w = calendar::annual_window(*year);
+  const auto w = configured_window(call, *year);
   boost::json::array items;
   std::int64_t tbd = 0;
   for (const auto& r : call.tx.exec_params(
@@ -150,7 +150,7 @@ Reply set_annual(Call& call) {
     else if (e - s > std::chrono::hours(12)) in.invalid("end", "an annual meeting may last at most 12 hours");
     // The window is in the organisation's zone: the committee's calendar.
     const auto& org = call.services.config.organisation_time_zone;
-    const auto w = calendar::annual_window(*year);
+    const auto w = configured_window(call, *year);
     const std::chrono::year_month_day first{std::chrono::floor<std::chrono::days>(calendar::to_local(s, org))};
     const std::chrono::year_month_day last{std::chrono::floor<std::chrono::days>(calendar::to_local(e - std::chrono::seconds(1), org))};
     if (!force && (!calendar::in_window(first, w) || !calendar::in_window(last, w)))
@@ -201,6 +201,8 @@ Reply plan(Call& call) {
   calendar::PlanRequest request;
   request.year = *year;
   request.zone = call.services.config.organisation_time_zone;
+  request.window = {call.services.config.annual_window_month, call.services.config.annual_window_first_day,
+                    call.services.config.annual_window_days};
   if (const auto s = in.text("day_start", false, Text::single_line, 5)) {
     if (auto m = parse_hhmm(*s)) request.day_start = *m;
     else in.invalid("day_start", "must be a time of day such as 09:00");
@@ -228,7 +230,7 @@ Reply plan(Call& call) {
   if (auto error = in.finish()) return *error;
 
   ensure_annual_placeholders(call, *year);
-  const auto w = calendar::annual_window(*year);
+  const auto w = configured_window(call, *year);
   const auto from = calendar::to_instant(midnight(w.first), request.zone) - std::chrono::days(1);
   const auto to = calendar::to_instant(midnight(calendar::exclusive_end(w)), request.zone) + std::chrono::days(1);
   std::vector<std::int64_t> tbd;
@@ -290,7 +292,7 @@ Reply apply_plan(Call& call) {
   ensure_annual_placeholders(call, *year);
   // Serialise concurrent applies and set-date requests for the year before comparing.
   call.tx.exec_params("SELECT id FROM meetings WHERE kind = 'annual' AND annual_year = $1 ORDER BY id FOR UPDATE", *year);
-  const auto w = calendar::annual_window(*year);
+  const auto w = configured_window(call, *year);
   const auto& zone = call.services.config.organisation_time_zone;
   const auto from = calendar::to_instant(midnight(w.first), zone) - std::chrono::days(1);
   const auto to = calendar::to_instant(midnight(calendar::exclusive_end(w)), zone) + std::chrono::days(1);
@@ -351,9 +353,14 @@ Reply apply_plan(Call& call) {
 
 int current_year(const Call& call) { return static_cast<int>(call.today.year()); }
 
+calendar::DateWindow configured_window(const Call& call, int year) {
+  const auto& c = call.services.config;
+  return calendar::annual_window(year, {c.annual_window_month, c.annual_window_first_day, c.annual_window_days});
+}
+
 void ensure_annual_placeholders(Call& call, int year, std::optional<std::int64_t> community_id) {
   const auto& zone = call.services.config.organisation_time_zone;
-  const auto w = calendar::annual_window(year);
+  const auto w = configured_window(call, year);
   const auto start_local = midnight(w.first), end_local = midnight(calendar::exclusive_end(w));
   const auto start = calendar::to_instant(start_local, zone), end = calendar::to_instant(end_local, zone);
   std::string domain = call.services.config.public_url.substr(call.services.config.public_url.find("://") + 3);

@@ -104,7 +104,7 @@ std::int64_t insert_community(Call& call, const NewCommunity& c) {
   const auto id = rows[0][0].as<std::int64_t>();
   // This year's placeholder while its window is still ahead, and next year's.
   const int year = current_year(call);
-  if (call.today <= calendar::annual_window(year).last) ensure_annual_placeholders(call, year, id);
+  if (call.today <= configured_window(call, year).last) ensure_annual_placeholders(call, year, id);
   ensure_annual_placeholders(call, year + 1, id);
   return id;
 }

@@ -564,3 +564,41 @@ TEST_F(AnnualTest, PlanningIsForTheCommitteeAndValidatesItsRequest) {
   EXPECT_EQ(apply(json::object{{"slots", json::array{}}, {"fingerprint", "nonsense"}}).status, 409);
   EXPECT_EQ(year_state(), before);
 }
+
+// The window rule is configurable (DESIGN §2): here September 1-5.
+class AnnualConfiguredWindowTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    config.annual_window_month = 9;
+    config.annual_window_first_day = 1;
+    config.annual_window_days = 5;
+    ApiTest::SetUp();
+  }
+};
+
+TEST_F(AnnualConfiguredWindowTest, PlaceholdersAndTheWindowCheckFollowTheRule) {
+  make_community("alpha", "Alpha");
+  const auto r = get("/v1/annual-meetings/2027", admin_token);
+  ASSERT_EQ(r.status, 200) << r.describe();
+  EXPECT_EQ(str(r.json.at("window").at("first")), "2027-09-01");
+  EXPECT_EQ(str(r.json.at("window").at("last")), "2027-09-05");
+  ASSERT_EQ(r.json.at("items").as_array().size(), 1u);
+  EXPECT_EQ(str(r.json.at("items").as_array()[0].at("start")), "2027-09-01");
+  EXPECT_EQ(str(r.json.at("items").as_array()[0].at("end")), "2027-09-06");
+
+  // July 12 is inside the default window but outside this one.
+  auto set = request("PUT", "/v1/communities/alpha/annual-meeting/2027", admin_token,
+                     R"({"start":"2027-07-12T14:00","end":"2027-07-12T15:00"})");
+  EXPECT_EQ(set.status, 422) << set.describe();
+  EXPECT_NE(set.body.find("2027-09-01 to 2027-09-05"), std::string::npos) << set.describe();
+  set = request("PUT", "/v1/communities/alpha/annual-meeting/2027", admin_token,
+                R"({"start":"2027-09-02T14:00","end":"2027-09-02T15:00"})");
+  EXPECT_EQ(set.status, 200) << set.describe();
+
+  // The planner uses the same window.
+  make_community("beta", "Beta");
+  const auto plan = post("/v1/annual-meetings/2027/plan", admin_token, R"({"weekdays_only":false})");
+  ASSERT_EQ(plan.status, 200) << plan.describe();
+  for (const auto& slot : plan.json.at("slots").as_array())
+    EXPECT_EQ(str(slot.at("start")).substr(0, 8), "2027-09-") << plan.describe();
+}

@@ -170,3 +170,17 @@ TEST(Config, OnlyLoggingIsReloadable) {
   const Config b = load_config(std::nullopt, {{"CONVENE_DATABASE_URL", "postgresql://u:two@h/d"}});
   EXPECT_EQ(restart_required(a, b), (std::vector<std::string>{"database_url"}));
 }
+
+TEST(Config, TheAnnualWindowRuleIsConfigurable) {
+  const Config c = load_config(std::nullopt, {{"CONVENE_ANNUAL_WINDOW_START", "09-01"}, {"CONVENE_ANNUAL_WINDOW_DAYS", "5"}});
+  EXPECT_EQ(c.annual_window_month, 9u);
+  EXPECT_EQ(c.annual_window_first_day, 1u);
+  EXPECT_EQ(c.annual_window_days, 5u);
+  const Config d = load_config(std::nullopt, {});
+  EXPECT_EQ(d.annual_window_month, 7u);
+  EXPECT_EQ(d.annual_window_first_day, 8u);
+  EXPECT_EQ(d.annual_window_days, 7u);
+  for (const char* bad : {"02-29", "13-01", "7-8", "07/08", "04-31"})
+    EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_ANNUAL_WINDOW_START", bad}}).empty()) << bad;
+  EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_ANNUAL_WINDOW_DAYS", "0"}}).empty());
+}
