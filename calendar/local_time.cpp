@@ -171,4 +171,8 @@ std::chrono::seconds utc_offset(Instant t, std::string_view zone) {
   return detail::utc_offset_locked(detail::require_zone_locked(zone), std::chrono::floor<seconds>(t));
 }
 
+std::chrono::year_month_day local_date(Instant t, std::string_view zone) {
+  return std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(to_local(t, zone))};
+}
+
 }  // namespace convene::calendar

@@ -47,6 +47,9 @@ Instant to_instant(LocalDateTime local, std::string_view zone);
 // The wall-clock reading in `zone` at `t`, truncated to the second. Throws UnknownZone.
 LocalDateTime to_local(Instant t, std::string_view zone);
 
+// The calendar date of `t` in `zone` ("today" for dated roles and yearly windows).
+std::chrono::year_month_day local_date(Instant t, std::string_view zone);
+
 // Seconds to add to UTC to get the wall clock of `zone` at `t` (-05:00 -> -18000s).
 // Throws UnknownZone.
 std::chrono::seconds utc_offset(Instant t, std::string_view zone);

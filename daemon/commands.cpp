@@ -323,8 +323,7 @@ int token_create(const CommandOptions& options) {
     store::Database database(pool_options(*config));
     const auto now = clock.now();
     const std::string now_sql = store::sql_instant(now);
-    const std::string today = calendar::format_date(
-        std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(calendar::to_local(now, config->organisation_time_zone))});
+    const std::string today = calendar::format_date(calendar::local_date(now, config->organisation_time_zone));
     const std::string token = store::generate_token(store::TokenPurpose::api);
     const std::string name = options.name.empty() ? options.email.substr(0, options.email.find('@')) : options.name;
     const auto member_id = database.transact([&](pqxx::work& tx) {

@@ -28,6 +28,12 @@ std::optional<int> parse_year(std::string_view text) {
   return year;
 }
 
+// Whether [start, end) lies within the window's days as seen in the organisation's zone.
+bool within_window(calendar::Instant start, calendar::Instant end, const calendar::DateWindow& w, std::string_view zone) {
+  return calendar::in_window(calendar::local_date(start, zone), w) &&
+         calendar::in_window(calendar::local_date(end - std::chrono::seconds(1), zone), w);
+}
+
 std::string window_text(const calendar::DateWindow& w) {
   return calendar::format_date(w.first) + " to " + calendar::format_date(w.last);
 }
@@ -151,9 +157,7 @@ Reply set_annual(Call& call) {
     // The window is in the organisation's zone: the committee's calendar.
     const auto& org = call.services.config.organisation_time_zone;
     const auto w = configured_window(call, *year);
-    const std::chrono::year_month_day first{std::chrono::floor<std::chrono::days>(calendar::to_local(s, org))};
-    const std::chrono::year_month_day last{std::chrono::floor<std::chrono::days>(calendar::to_local(e - std::chrono::seconds(1), org))};
-    if (!force && (!calendar::in_window(first, w) || !calendar::in_window(last, w)))
+    if (!force && !within_window(s, e, w, org))
       in.invalid("start", "must fall within the annual-meeting window, " + window_text(w) + " (" + org +
                               "); send \"force\": true to set it outside");
   }
@@ -322,11 +326,8 @@ Reply apply_plan(Call& call) {
       continue;
     }
     const auto s_instant = calendar::to_instant(*start, *tz), e_instant = calendar::to_instant(*end, *tz);
-    const std::chrono::year_month_day first{std::chrono::floor<std::chrono::days>(calendar::to_local(s_instant, zone))};
-    const std::chrono::year_month_day last{
-        std::chrono::floor<std::chrono::days>(calendar::to_local(e_instant - std::chrono::seconds(1), zone))};
     if (e_instant <= s_instant || e_instant - s_instant > std::chrono::hours(12) || s_instant <= call.now ||
-        !calendar::in_window(first, w) || !calendar::in_window(last, w)) {
+        !within_window(s_instant, e_instant, w, zone)) {
       errors.push_back({field, "must be a future slot of at most 12 hours within the annual-meeting window, " +
                                    window_text(w)});
       continue;
@@ -363,8 +364,6 @@ void ensure_annual_placeholders(Call& call, int year, std::optional<std::int64_t
   const auto w = configured_window(call, year);
   const auto start_local = midnight(w.first), end_local = midnight(calendar::exclusive_end(w));
   const auto start = calendar::to_instant(start_local, zone), end = calendar::to_instant(end_local, zone);
-  std::string domain = call.services.config.public_url.substr(call.services.config.public_url.find("://") + 3);
-  domain = domain.substr(0, domain.find_first_of(":/"));
   call.tx.exec_params(
       "INSERT INTO meetings (uid, community_id, kind, title, time_zone, all_day, start_local, end_local, starts_at, "
       "ends_at, status, annual_year, created_at, updated_at) "
@@ -372,7 +371,7 @@ void ensure_annual_placeholders(Call& call, int year, std::optional<std::int64_t
       "c.name || ' annual meeting (date and time TBD)', $3, true, $4, $5, $6, $7, 'tentative', $1::int, $8, $8 "
       "FROM communities c WHERE c.status = 'active' AND ($9::bigint IS NULL OR c.id = $9) "
       "ON CONFLICT (community_id, annual_year) WHERE kind = 'annual' DO NOTHING",
-      year, domain.empty() ? std::string("convene") : domain, zone, store::sql_local(start_local),
+      year, uid_domain(call.services.config), zone, store::sql_local(start_local),
       store::sql_local(end_local), store::sql_instant(start), store::sql_instant(end), call.now_sql, community_id);
 }
 

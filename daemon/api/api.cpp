@@ -4,6 +4,7 @@
 #include "calendar/local_time.hpp"
 #include "daemon/metrics.hpp"
 #include "store/errors.hpp"
+#include "store/roles.hpp"
 #include "store/sql_time.hpp"
 #include "store/tokens.hpp"
 
@@ -74,14 +75,7 @@ std::optional<std::string> Call::query(const std::string& name) const {
 bool Call::has_role(std::int64_t community_id, std::initializer_list<std::string_view> roles) const {
   if (!principal) return false;
   if (principal->admin) return true;
-  std::string list = "{";
-  for (auto r : roles) list += (list.size() > 1 ? "," : "") + std::string(r);
-  list += "}";
-  const auto rows = tx.exec_params(
-      "SELECT 1 FROM roles WHERE member_id = $1 AND community_id = $2 AND role = ANY($3::text[]) "
-      "AND starts_on <= $4::date AND (ends_on IS NULL OR ends_on >= $4::date) LIMIT 1",
-      principal->member_id, community_id, list, calendar::format_date(today));
-  return !rows.empty();
+  return store::holds_role(tx, principal->member_id, community_id, roles, calendar::format_date(today));
 }
 
 Api::Api(Services services) : services_(services) {}
@@ -121,8 +115,7 @@ Reply Api::dispatch(const Route& route, const httplib::Request& request,
     return problem(413, "Payload Too Large", "this route takes no request body");
   const calendar::Instant now = services_.clock.now();
   const std::string now_sql = store::sql_instant(now);
-  const auto today = std::chrono::year_month_day{
-      std::chrono::floor<std::chrono::days>(calendar::to_local(now, config.organisation_time_zone))};
+  const auto today = calendar::local_date(now, config.organisation_time_zone);
   try {
     return services_.db.transact([&](pqxx::work& tx) {
       Call call{request, tx, services_, params, now, now_sql, today, std::nullopt};

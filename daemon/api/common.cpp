@@ -65,6 +65,12 @@ std::optional<std::string> date_range_problem(calendar::LocalDateTime local) {
   return date_range_problem(std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(local)});
 }
 
+std::string uid_domain(const daemon::Config& config) {
+  std::string host = config.public_url.substr(config.public_url.find("://") + 3);
+  host = host.substr(0, host.find_first_of(":/"));
+  return host.empty() ? "convene" : host;
+}
+
 void emit_event(Call& call, std::string_view kind, std::optional<std::int64_t> community_id,
                 boost::json::object payload) {
   if (call.principal) payload["actor_id"] = call.principal->member_id;

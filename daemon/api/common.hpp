@@ -26,6 +26,9 @@ std::optional<std::string> url_problem(std::string_view url);  // absolute http(
 std::optional<std::string> date_range_problem(std::chrono::year_month_day date);
 std::optional<std::string> date_range_problem(calendar::LocalDateTime local);
 
+// The host of public_url: the right-hand side of every UID this instance makes.
+std::string uid_domain(const daemon::Config& config);
+
 // Writes an outbox event in the request's transaction (DESIGN §4).
 void emit_event(Call& call, std::string_view kind, std::optional<std::int64_t> community_id,
                 boost::json::object payload);

@@ -6,6 +6,7 @@
 #include "daemon/api/common.hpp"
 #include "daemon/api/routes.hpp"
 #include "notifiers/routing.hpp"
+#include "store/sql_lists.hpp"
 
 #include <boost/json/array.hpp>
 
@@ -24,15 +25,9 @@ constexpr const char* kColumns =
     "array_to_string(array(SELECT p.slug FROM community_successors cs JOIN communities p ON p.id = cs.predecessor_id "
     "  WHERE cs.successor_id = c.id ORDER BY p.slug), ',')";
 
-boost::json::array split_list(const std::string& csv) {
+boost::json::array slug_list(const std::string& comma_joined) {
   boost::json::array out;
-  std::size_t start = 0;
-  while (start < csv.size()) {
-    const auto comma = csv.find(',', start);
-    out.emplace_back(csv.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  for (auto& slug : store::split_list(comma_joined)) out.emplace_back(std::move(slug));
   return out;
 }
 
@@ -47,8 +42,8 @@ boost::json::object community_json(const pqxx::row& r) {
                         {"created_at", rfc3339(r[8].as<std::string>())},
                         {"updated_at", rfc3339(r[9].as<std::string>())},
                         {"member_count", r[11].as<std::int64_t>()},
-                        {"successors", split_list(r[12].as<std::string>())},
-                        {"predecessors", split_list(r[13].as<std::string>())}};
+                        {"successors", slug_list(r[12].as<std::string>())},
+                        {"predecessors", slug_list(r[13].as<std::string>())}};
   o["topic_cadence"] = r[7].is_null()
                            ? boost::json::value(nullptr)
                            : boost::json::value(calendar::format_iso8601_duration(std::chrono::seconds(r[7].as<std::int64_t>())));

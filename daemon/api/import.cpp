@@ -7,6 +7,7 @@
 #include "daemon/api/input.hpp"
 #include "daemon/api/routes.hpp"
 #include "notifiers/routing.hpp"
+#include "store/sql_lists.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -410,15 +411,9 @@ std::string interval_array(const std::vector<std::int64_t>& seconds) {
   return array_literal(items);
 }
 
-std::vector<std::int64_t> parse_seconds_list(const std::string& list) {
-  std::vector<std::int64_t> out;
-  std::size_t start = 0;
-  while (start < list.size()) {
-    const auto comma = list.find(',', start);
-    out.push_back(std::stoll(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+// Sorted and without repeats, so two lists of the same offsets compare equal.
+std::vector<std::int64_t> normalized_seconds(std::string_view list) {
+  auto out = store::parse_seconds_list(list);
   std::sort(out.begin(), out.end(), std::greater<>());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -579,13 +574,13 @@ ImportResult import_members(pqxx::work& tx, std::string_view csv, const ImportCo
     std::vector<std::optional<std::string>> keys;
     for (const auto& row : rows) keys.emplace_back(row.key);
     for (const auto& r : tx.exec_params(
-             "SELECT lower(email), id, name, time_zone, digest_hour, weekly_day, "
-             "array_to_string(array(SELECT extract(epoch FROM o)::bigint FROM unnest(reminder_offsets) o), ',') "
-             "FROM members WHERE lower(email) = ANY($1::text[]) ORDER BY id FOR UPDATE",
+             "SELECT lower(email), id, name, time_zone, digest_hour, weekly_day, " +
+                 store::seconds_list_sql("reminder_offsets") +
+                 " FROM members WHERE lower(email) = ANY($1::text[]) ORDER BY id FOR UPDATE",
              array_literal(keys)))
       existing[r[0].as<std::string>()] = ExistingMember{r[1].as<std::int64_t>(), r[2].as<std::string>(),
                                                         r[3].as<std::string>(), r[4].as<int>(), r[5].as<int>(),
-                                                        parse_seconds_list(r[6].as<std::string>())};
+                                                        normalized_seconds(r[6].as<std::string>())};
   }
 
   auto opt_int = [](std::optional<int> v) -> std::optional<std::string> {

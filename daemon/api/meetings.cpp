@@ -112,13 +112,6 @@ std::optional<std::int64_t> read_room(Input& in, Call& call, bool& cleared) {
   return room;
 }
 
-std::string uid_domain(const Call& call) {
-  std::string host = call.services.config.public_url;
-  host = host.substr(host.find("://") + 3);
-  host = host.substr(0, host.find_first_of(":/"));
-  return host.empty() ? "convene" : host;
-}
-
 Reply create_meeting(Call& call) {
   const auto c = find_community(call, call.param("slug"));
   if (!c) return not_found("community");
@@ -152,7 +145,7 @@ Reply create_meeting(Call& call) {
       "ends_at, rrule, room_id, organiser_id, status, created_at, updated_at) "
       "VALUES (gen_random_uuid()::text || '@' || $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'confirmed', $14, $14) "
       "RETURNING id",
-      uid_domain(call), c->id, kind, *title, description.value_or(""), zone, store::sql_local(*t.start),
+      uid_domain(call.services.config), c->id, kind, *title, description.value_or(""), zone, store::sql_local(*t.start),
       store::sql_local(*t.end), store::sql_instant(starts), store::sql_instant(ends), rrule, room,
       call.principal->member_id, call.now_sql);
   const auto meeting = *load_meeting(call, rows[0][0].as<std::int64_t>());

@@ -5,6 +5,7 @@
 #include "daemon/api/common.hpp"
 #include "daemon/api/routes.hpp"
 #include "notifiers/routing.hpp"
+#include "store/sql_lists.hpp"
 #include "store/tokens.hpp"
 
 #include <boost/json/array.hpp>
@@ -20,22 +21,13 @@ std::optional<int> parse_weekday(std::string_view name) {
   return std::nullopt;
 }
 
-constexpr const char* kMemberColumns =
-    "m.id, m.email, m.name, m.time_zone, m.digest_hour, m.weekly_day, "
-    "array_to_string(array(SELECT extract(epoch FROM o)::bigint FROM unnest(m.reminder_offsets) o), ','), "
-    "m.created_at, m.updated_at";
+const std::string kMemberColumns = "m.id, m.email, m.name, m.time_zone, m.digest_hour, m.weekly_day, " +
+                                   store::seconds_list_sql("m.reminder_offsets") + ", m.created_at, m.updated_at";
 
 boost::json::object member_json(const pqxx::row& r) {
   boost::json::array offsets;
-  const std::string list = r[6].as<std::string>();
-  std::size_t start = 0;
-  while (start < list.size()) {
-    const auto comma = list.find(',', start);
-    const auto item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    offsets.emplace_back(calendar::format_iso8601_duration(std::chrono::seconds(std::stoll(item))));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  for (const auto seconds : store::parse_seconds_list(r[6].as<std::string>()))
+    offsets.emplace_back(calendar::format_iso8601_duration(std::chrono::seconds(seconds)));
   return boost::json::object{{"id", r[0].as<std::int64_t>()},
                              {"email", r[1].as<std::string>()},
                              {"name", r[2].as<std::string>()},

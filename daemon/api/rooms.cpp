@@ -2,6 +2,7 @@
 #include "calendar/local_time.hpp"
 #include "daemon/api/common.hpp"
 #include "daemon/api/routes.hpp"
+#include "store/roles.hpp"
 #include "store/sql_time.hpp"
 
 namespace convene::api {
@@ -63,12 +64,9 @@ std::optional<calendar::Instant> parse_bound(const std::string& text) {
 Reply bookings(Call& call) {
   const auto id = parse_id(call.param("id"));
   if (!id) return not_found("room");
-  const bool coordinator =
-      !call.tx
-           .exec_params("SELECT 1 FROM roles WHERE member_id = $1 AND role IN ('meeting_coordinator', 'event_coordinator') "
-                        "AND starts_on <= $2::date AND (ends_on IS NULL OR ends_on >= $2::date) LIMIT 1",
-                        call.principal->member_id, calendar::format_date(call.today))
-           .empty();
+  // A coordinator of any community.
+  const bool coordinator = store::holds_role(call.tx, call.principal->member_id, std::nullopt,
+                                             {"meeting_coordinator", "event_coordinator"}, calendar::format_date(call.today));
   if (!coordinator && !call.committee()) return forbidden("only coordinators, the committee and admins see room bookings");
   const auto room = call.tx.exec_params("SELECT id, name, join_url, capacity, created_at FROM rooms WHERE id = $1", *id);
   if (room.empty()) return not_found("room");

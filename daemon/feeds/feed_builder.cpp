@@ -2,6 +2,7 @@
 
 #include "calendar/ics.hpp"
 #include "calendar/local_time.hpp"
+#include "store/sql_lists.hpp"
 #include "store/sql_time.hpp"
 
 #include <algorithm>
@@ -139,18 +140,11 @@ Feed build_community_feed(pqxx::transaction_base& tx, std::int64_t community_id,
 Feed build_member_feed(pqxx::transaction_base& tx, std::int64_t member_id, calendar::Instant now,
                        const FeedSettings& settings) {
   const auto m = tx.exec_params(
-      "SELECT name, updated_at, array_to_string(array(SELECT extract(epoch FROM o)::bigint FROM unnest(reminder_offsets) o), ',') "
-      "FROM members WHERE id = $1",
+      "SELECT name, updated_at, " + store::seconds_list_sql("reminder_offsets") + " FROM members WHERE id = $1",
       member_id);
   calendar::Instant last_modified = store::parse_sql_instant(m[0][1].as<std::string>());
   std::vector<std::chrono::seconds> alarms;
-  const std::string offsets = m[0][2].as<std::string>();
-  for (std::size_t start = 0; start < offsets.size();) {
-    const auto comma = offsets.find(',', start);
-    alarms.emplace_back(std::stoll(offsets.substr(start, comma - start)));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  for (const auto seconds : store::parse_seconds_list(m[0][2].as<std::string>())) alarms.emplace_back(seconds);
   calendar::IcsCalendar cal;
   cal.name = "Convene: " + m[0][0].as<std::string>();
   cal.refresh = settings.refresh;

@@ -2,6 +2,7 @@
 
 #include "base/log.hpp"
 #include "daemon/problem.hpp"
+#include "store/roles.hpp"
 #include "store/sql_time.hpp"
 #include "store/tokens.hpp"
 
@@ -198,8 +199,7 @@ void FeedService::room(const httplib::Request& req, httplib::Response& res, std:
   const std::string token = req.get_param_value("token");
   const auto now = clock_.now();
   const auto now_sql = store::sql_instant(now);
-  const std::string today = calendar::format_date(
-      std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(calendar::to_local(now, config_.organisation_time_zone))});
+  const std::string today = calendar::format_date(calendar::local_date(now, config_.organisation_time_zone));
   store::TxOptions options;
   options.read_only = true;
   // Coordinators (of any community), the committee and admins, with their feed or API token.
@@ -208,12 +208,10 @@ void FeedService::room(const httplib::Request& req, httplib::Response& res, std:
                                                 auto member = store::member_for_token(tx, token, store::TokenPurpose::feed, now_sql);
                                                 if (!member) member = store::member_for_token(tx, token, store::TokenPurpose::api, now_sql);
                                                 if (!member) return false;
-                                                return !tx.exec_params(
-                                                              "SELECT 1 FROM roles WHERE member_id = $1 AND role IN "
-                                                              "('meeting_coordinator', 'event_coordinator', 'committee', 'admin') "
-                                                              "AND starts_on <= $2::date AND (ends_on IS NULL OR ends_on >= $2::date)",
-                                                              *member, today)
-                                                            .empty();
+                                                return store::holds_role(tx, *member, std::nullopt,
+                                                                         {"meeting_coordinator", "event_coordinator",
+                                                                          "committee", "admin"},
+                                                                         today);
                                               },
                                               options);
   if (!allowed)
