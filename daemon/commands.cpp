@@ -19,6 +19,9 @@
 #include "daemon/readiness.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/version.hpp"
+#include "daemon/job_metrics.hpp"
+#include "jobs/engine.hpp"
+#include "jobs/kinds/kinds.hpp"
 #include "jobs/periodic.hpp"
 #include "store/conninfo.hpp"
 #include "store/database.hpp"
@@ -106,15 +109,51 @@ class Tasks {
   std::list<asio::cancellation_signal> signals_;
 };
 
+jobs::KindSettings kind_settings(const Config& config) {
+  jobs::KindSettings k;
+  k.organisation_time_zone = config.organisation_time_zone;
+  k.uid_domain = api::uid_domain(config);
+  k.annual_window_month = config.annual_window_month;
+  k.annual_window_first_day = config.annual_window_first_day;
+  k.annual_window_days = config.annual_window_days;
+  k.placeholders_month = config.placeholders_at.month;
+  k.placeholders_day = config.placeholders_at.day;
+  k.placeholders_time = config.placeholders_at.time;
+  k.tbd_reminder_month = config.tbd_reminder_at.month;
+  k.tbd_reminder_day = config.tbd_reminder_at.day;
+  k.tbd_reminder_time = config.tbd_reminder_at.time;
+  k.review_month = config.annual_review_at.month;
+  k.review_day = config.annual_review_at.day;
+  k.review_time = config.annual_review_at.time;
+  k.daily_checks_time = config.daily_checks_at;
+  k.role_ending_notice_days = config.role_ending_notice_days;
+  return k;
+}
+
+// With --test-clock: a manual clock starting at the given instant or at the real time.
+std::unique_ptr<calendar::ManualClock> make_test_clock(const CommandOptions& options) {
+  if (!options.test_clock) return nullptr;
+  calendar::Instant start = calendar::SystemClock().now();
+  if (!options.test_clock_start.empty()) {
+    const auto& text = options.test_clock_start;
+    const auto local = text.back() == 'Z' ? calendar::parse_local_datetime(text.substr(0, text.size() - 1)) : std::nullopt;
+    if (!local) throw std::invalid_argument("--test-clock must be a UTC instant such as 2027-06-01T08:00:00Z");
+    start = calendar::Instant{local->time_since_epoch()};
+  }
+  return std::make_unique<calendar::ManualClock>(start);
+}
+
 class Daemon {
  public:
   Daemon(const CommandOptions& options, Config config, std::vector<store::Migration> migrations)
       : options_(options),
         config_(std::move(config)),
+        test_clock_(make_test_clock(options)),
+        clock_(test_clock_ ? static_cast<const calendar::Clock&>(*test_clock_) : system_clock_),
         database_(pool_options(config_)),
         readiness_(database_, std::move(migrations)),
-        start_time_(std::chrono::duration<double>(clock_.now().time_since_epoch()).count()),
-        api_(api::v1_api(api::Services{database_, config_, clock_})),
+        start_time_(std::chrono::duration<double>(system_clock_.now().time_since_epoch()).count()),
+        api_(api::v1_api(api::Services{database_, config_, clock_, test_clock_.get(), [this] { nudge_jobs(); }})),
         feeds_(database_, config_, clock_, feed_cache_),
         http_(config_, HttpServer::Services{readiness_, http_metrics_, [this] { return render_metrics(); },
                                             [this](httplib::Server& server, HttpMetrics& metrics) {
@@ -135,19 +174,35 @@ class Daemon {
     feed_files_->start();
     log::info("feed files enabled", {{"directory", feed_files_->directory().string()}});
     // Feed caches on every instance follow the database's NOTIFY convene_feeds.
+    // The job engine: woken by NOTIFY convene_jobs from any instance.
+    jobs::EngineOptions engine_options;
+    engine_options.owner = jobs::default_owner();
+    engine_options.concurrency = config_.job_concurrency;
+    engine_options.lease = config_.job_lease;
+    engine_options.poll_interval = config_.job_poll_interval;
+    engine_.emplace(io_.get_executor(), database_, clock_, engine_options, jobs::standard_kinds(kind_settings(config_)));
+    asio::co_spawn(io_, engine_->run(), asio::detached);
+    log::info("job engine started", {{"owner", engine_options.owner},
+                                     {"concurrency", static_cast<long long>(engine_options.concurrency)},
+                                     {"test_clock", test_clock_ != nullptr}});
     store::ListenerOptions listen;
     listen.conninfo = config_.database_url;
-    listen.channels = {"convene_feeds"};
+    listen.channels = {"convene_feeds", "convene_jobs"};
     listen.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(config_.database_connect_timeout);
     listener_.emplace(
         listen, blocking_.get_executor(),
-        [this](const std::string&, const std::string& payload) {
+        [this](const std::string& channel, const std::string& payload) {
+          if (channel == "convene_jobs") {
+            engine_->nudge();
+            return;
+          }
           feed_cache_.invalidate(payload);
           feed_files_->notify(payload);
         },
         [this] {  // whatever was missed while disconnected
           feed_cache_.invalidate("*");
           feed_files_->notify("*");
+          engine_->nudge();
         });
     tasks_.spawn(listener_->run());
     if (const auto interval = systemd::watchdog_interval()) {
@@ -183,11 +238,16 @@ class Daemon {
     tasks_.cancel_all();
     if (feed_files_) feed_files_->stop();
     asio::steady_timer drained(io_, config_.shutdown_timeout);
-    std::thread stopper([this, &drained] {
+    std::atomic<bool> http_stopped{false};
+    std::thread stopper([this, &drained, &http_stopped] {
       http_.stop();
+      http_stopped = true;
       asio::post(io_, [&drained] { drained.cancel(); });
     });
-    auto [ec] = co_await drained.async_wait(asio::as_tuple(asio::use_awaitable));
+    // Running jobs get most of shutdown_timeout to finish; the rest are handed back.
+    co_await engine_->stop(config_.shutdown_timeout * 3 / 4);
+    auto ec = boost::system::error_code(asio::error::operation_aborted);
+    if (!http_stopped) std::tie(ec) = co_await drained.async_wait(asio::as_tuple(asio::use_awaitable));
     if (!ec) {
       log::error("requests still running after shutdown_timeout; exiting anyway",
                  {{"shutdown_timeout_ms", static_cast<long long>(config_.shutdown_timeout.count())}});
@@ -195,8 +255,19 @@ class Daemon {
       std::_Exit(1);
     }
     stopper.join();
+    if (engine_->busy()) {
+      // A job outlived the deadline; its lease is already given back and its transaction rolls
+      // back when the process closes the connection, so exiting now loses nothing.
+      log::warn("stopped with a job still running; it will run again elsewhere");
+      std::fflush(nullptr);
+      std::_Exit(0);
+    }
     log::info("stopped");
     exit_status_ = 0;
+  }
+
+  void nudge_jobs() {
+    if (engine_) engine_->nudge();
   }
 
   void reload() {
@@ -217,6 +288,21 @@ class Daemon {
     }
   }
 
+  // Pending jobs past their due time, by kind; empty when the database cannot be asked.
+  std::map<std::string, std::int64_t> jobs_due_by_kind() {
+    std::map<std::string, std::int64_t> due;
+    try {
+      const auto now = store::sql_instant(clock_.now());
+      database_.transact([&](pqxx::work& tx) {
+        due.clear();
+        for (const auto& r : tx.exec_params("SELECT kind, count(*) FROM jobs WHERE state = 'pending' AND due_at <= $1 GROUP BY kind", now))
+          due[r[0].as<std::string>()] = r[1].as<std::int64_t>();
+      }, store::TxOptions{.max_attempts = 1, .read_only = true, .statement_timeout = std::chrono::milliseconds(2000)});
+    } catch (const std::exception&) {
+    }
+    return due;
+  }
+
   std::string render_metrics() {
     PrometheusText out;
     out.gauge("convene_build_info", "Build of the running convened.", 1, "version=\"" + std::string(kVersion) + "\"");
@@ -229,12 +315,15 @@ class Daemon {
     out.gauge("convene_notification_listener_connected", "1 while LISTEN convene_feeds is connected.",
               listener_ && listener_->connected() ? 1 : 0);
     http_metrics_.render(out);
+    if (engine_) render_job_metrics(out, engine_->stats(), jobs_due_by_kind());
     return out.str();
   }
 
   const CommandOptions options_;
   Config config_;
-  calendar::SystemClock clock_;
+  calendar::SystemClock system_clock_;
+  std::unique_ptr<calendar::ManualClock> test_clock_;
+  const calendar::Clock& clock_;
   store::Database database_;
   Readiness readiness_;
   HttpMetrics http_metrics_;
@@ -248,6 +337,7 @@ class Daemon {
   // Blocking database work started from the loop (connecting the listener, feed files).
   asio::thread_pool blocking_{1};
   std::optional<store::Listener> listener_;
+  std::optional<jobs::Engine> engine_;
   HttpServer http_;
   Tasks tasks_;
   int exit_status_ = 1;

@@ -10,6 +10,10 @@ namespace convene::daemon {
 struct CommandOptions {
   std::optional<std::filesystem::path> config_path;  // nullopt: the default path, optional
   bool migrate_first = false;                        // serve --migrate
+  // serve --test-clock[=INSTANT]: a simulated clock that POST /v1/admin/clock moves; starts at
+  // INSTANT (RFC 3339 UTC) or at the real time.
+  bool test_clock = false;
+  std::string test_clock_start;
   // token create
   std::string email;
   std::string name;

@@ -68,6 +68,41 @@ struct Setting {
   std::function<std::string(const Config&)> show;
 };
 
+// "HH:MM", 00:00 to 23:59.
+std::chrono::minutes parse_time_of_day(std::string_view text) {
+  if (text.size() != 5 || text[2] != ':') throw std::invalid_argument("must be a time of day such as 09:00");
+  return std::chrono::hours(parse_integer(text.substr(0, 2), 0, 23)) + std::chrono::minutes(parse_integer(text.substr(3, 2), 0, 59));
+}
+
+std::string format_time_of_day(std::chrono::minutes t) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02d:%02d", static_cast<int>(t.count() / 60), static_cast<int>(t.count() % 60));
+  return buf;
+}
+
+// "MM-DDTHH:MM", on a day that exists every year (so not February 29).
+MonthDayTime parse_month_day_time(std::string_view text) {
+  if (text.size() != 11 || text[2] != '-' || text[5] != 'T')
+    throw std::invalid_argument("must be a month, day and time such as 06-01T09:00");
+  const auto month = static_cast<unsigned>(parse_integer(text.substr(0, 2), 1, 12));
+  const auto day = static_cast<unsigned>(parse_integer(text.substr(3, 2), 1, 31));
+  if (!std::chrono::year_month_day{std::chrono::year{2023}, std::chrono::month{month}, std::chrono::day{day}}.ok())
+    throw std::invalid_argument("must be on a day that exists every year, such as 06-01T09:00");
+  return MonthDayTime{month, day, parse_time_of_day(text.substr(6))};
+}
+
+std::string format_month_day_time(const MonthDayTime& t) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02u-%02u", t.month, t.day);
+  return std::string(buf) + "T" + format_time_of_day(t.time);
+}
+
+Setting month_day_time_setting(std::string key, MonthDayTime Config::*field) {
+  return {std::move(key), false, [field](Config& c, const std::string& v) { c.*field = parse_month_day_time(v); },
+          [field](const Config& c) { return format_month_day_time(c.*field); }};
+}
+
+
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> all = {
       {"database_url", false,
@@ -168,6 +203,30 @@ const std::vector<Setting>& settings() {
        [](const Config& c) { return std::to_string(c.booking_horizon_months); }},
       {"max_occurrences", false, [](Config& c, const std::string& v) { c.max_occurrences = parse_integer(v, 1, 10000); },
        [](const Config& c) { return std::to_string(c.max_occurrences); }},
+      {"job_concurrency", false, [](Config& c, const std::string& v) { c.job_concurrency = parse_integer(v, 1, 256); },
+       [](const Config& c) { return std::to_string(c.job_concurrency); }},
+      {"job_lease", false,
+       [](Config& c, const std::string& v) {
+         c.job_lease = parse_duration(v);
+         if (c.job_lease < std::chrono::seconds(1) || c.job_lease > std::chrono::hours(1))
+           throw std::invalid_argument("must be between 1s and 1h");
+       },
+       [](const Config& c) { return std::to_string(c.job_lease.count()) + "ms"; }},
+      {"job_poll_interval", false,
+       [](Config& c, const std::string& v) {
+         c.job_poll_interval = parse_duration(v);
+         if (c.job_poll_interval < std::chrono::milliseconds(100) || c.job_poll_interval > std::chrono::hours(1))
+           throw std::invalid_argument("must be between 100ms and 1h");
+       },
+       [](const Config& c) { return std::to_string(c.job_poll_interval.count()) + "ms"; }},
+      month_day_time_setting("placeholders_at", &Config::placeholders_at),
+      month_day_time_setting("tbd_reminder_at", &Config::tbd_reminder_at),
+      month_day_time_setting("annual_review_at", &Config::annual_review_at),
+      {"daily_checks_at", false, [](Config& c, const std::string& v) { c.daily_checks_at = parse_time_of_day(v); },
+       [](const Config& c) { return format_time_of_day(c.daily_checks_at); }},
+      {"role_ending_notice_days", false,
+       [](Config& c, const std::string& v) { c.role_ending_notice_days = parse_integer(v, 1, 365); },
+       [](const Config& c) { return std::to_string(c.role_ending_notice_days); }},
   };
   return all;
 }

@@ -20,6 +20,12 @@ struct ListenAddress {
   std::string to_string() const;
 };
 
+// A yearly moment: month, day and local time of day.
+struct MonthDayTime {
+  unsigned month = 1, day = 1;
+  std::chrono::minutes time{0};
+};
+
 struct Config {
   std::string database_url = "postgresql:///convene?host=/run/postgresql";
   std::size_t database_pool_size = 8;
@@ -44,6 +50,16 @@ struct Config {
   unsigned annual_window_days = 7;
   int booking_horizon_months = 18;  // rooms are booked for every occurrence this far ahead
   int max_occurrences = 800;        // a series with more occurrences in the horizon is refused
+  // The job engine (jobs/engine.hpp).
+  int job_concurrency = 4;                              // jobs running at once on this instance
+  std::chrono::milliseconds job_lease{60000};           // a crashed instance's jobs wait this long
+  std::chrono::milliseconds job_poll_interval{30000};   // fallback when a NOTIFY was missed
+  // When the yearly and daily jobs run, in the organisation's zone ("MM-DDTHH:MM", "HH:MM").
+  MonthDayTime placeholders_at{1, 1, std::chrono::minutes(0)};
+  MonthDayTime tbd_reminder_at{6, 1, std::chrono::minutes(9 * 60)};
+  MonthDayTime annual_review_at{8, 1, std::chrono::minutes(9 * 60)};
+  std::chrono::minutes daily_checks_at{8 * 60};  // overdue topics, ending roles, reminder planning
+  int role_ending_notice_days = 14;
 };
 
 // Where the feed files go: feeds_directory, or state_directory/feeds when unset.

@@ -12,7 +12,11 @@ namespace {
 constexpr const char* kUsage = R"(usage: convened [--config FILE] COMMAND [OPTIONS]
 
 commands:
-  serve [--migrate]   run the daemon (with --migrate, apply pending migrations first)
+  serve [--migrate] [--test-clock[=INSTANT]]
+                      run the daemon (with --migrate, apply pending migrations first;
+                      with --test-clock, time is simulated: it starts at INSTANT, a UTC
+                      instant such as 2027-06-01T08:00:00Z, or now, and only moves when an
+                      admin calls POST /v1/admin/clock; for end-to-end tests, never production)
   migrate             apply pending database migrations and exit
   check-config        validate the configuration and print the effective settings
   token create --email E [--role admin|committee] [--name N]
@@ -58,6 +62,12 @@ int main(int argc, char** argv) {
       command = "help";
     } else if (arg == "--migrate" && command == "serve") {
       options.migrate_first = true;
+    } else if ((arg == "--test-clock" || arg.rfind("--test-clock=", 0) == 0) && command == "serve") {
+      options.test_clock = true;
+      if (arg.size() > 13) options.test_clock_start = arg.substr(13);
+      const auto& t = options.test_clock_start;
+      if (arg.size() > 12 && (t.size() < 20 || t.back() != 'Z' || t[10] != 'T'))
+        return usage_error("--test-clock= needs a UTC instant such as 2027-06-01T08:00:00Z");
     } else if ((arg == "--email" || arg == "--role" || arg == "--name") && command == "token create") {
       if (i + 1 >= args.size()) return usage_error(arg + " needs a value");
       (arg == "--email" ? options.email : arg == "--role" ? options.role : options.name) = args[++i];

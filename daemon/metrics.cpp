@@ -27,6 +27,21 @@ void PrometheusText::sample(const std::string& name, const std::string& help, co
   out_ += buf;
 }
 
+void PrometheusText::histogram(const std::string& name, const std::string& help, const std::vector<double>& bounds,
+                               const std::vector<std::uint64_t>& cumulative, std::uint64_t count, double sum) {
+  out_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  last_family_ = name;
+  char le[32];
+  for (std::size_t i = 0; i < bounds.size() && i < cumulative.size(); ++i) {
+    std::snprintf(le, sizeof le, "%g", bounds[i]);
+    out_ += name + "_bucket{le=\"" + le + "\"} " + std::to_string(cumulative[i]) + "\n";
+  }
+  out_ += name + "_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
+  char total[64];
+  std::snprintf(total, sizeof total, "%.9g", sum);
+  out_ += name + "_sum " + total + "\n" + name + "_count " + std::to_string(count) + "\n";
+}
+
 void PrometheusText::gauge(const std::string& name, const std::string& help, double value, const std::string& labels) {
   sample(name, help, "gauge", value, labels);
 }

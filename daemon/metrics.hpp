@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace convene::daemon {
 
@@ -16,6 +17,9 @@ class PrometheusText {
  public:
   void gauge(const std::string& name, const std::string& help, double value, const std::string& labels = "");
   void counter(const std::string& name, const std::string& help, double value, const std::string& labels = "");
+  // `cumulative[i]` counts observations <= bounds[i]; count and sum cover all of them.
+  void histogram(const std::string& name, const std::string& help, const std::vector<double>& bounds,
+                 const std::vector<std::uint64_t>& cumulative, std::uint64_t count, double sum);
   const std::string& str() const { return out_; }
 
  private:

@@ -8,6 +8,7 @@
 #include "daemon/api/common.hpp"
 #include "daemon/api/meeting_model.hpp"
 #include "daemon/api/routes.hpp"
+#include "jobs/annual_placeholders.hpp"
 #include "store/migrations.hpp"
 #include "store/sql_time.hpp"
 
@@ -360,19 +361,10 @@ calendar::DateWindow configured_window(const Call& call, int year) {
 }
 
 void ensure_annual_placeholders(Call& call, int year, std::optional<std::int64_t> community_id) {
-  const auto& zone = call.services.config.organisation_time_zone;
-  const auto w = configured_window(call, year);
-  const auto start_local = midnight(w.first), end_local = midnight(calendar::exclusive_end(w));
-  const auto start = calendar::to_instant(start_local, zone), end = calendar::to_instant(end_local, zone);
-  call.tx.exec_params(
-      "INSERT INTO meetings (uid, community_id, kind, title, time_zone, all_day, start_local, end_local, starts_at, "
-      "ends_at, status, annual_year, created_at, updated_at) "
-      "SELECT 'annual-' || $1::int || '-' || gen_random_uuid()::text || '@' || $2, c.id, 'annual', "
-      "c.name || ' annual meeting (date and time TBD)', $3, true, $4, $5, $6, $7, 'tentative', $1::int, $8, $8 "
-      "FROM communities c WHERE c.status = 'active' AND ($9::bigint IS NULL OR c.id = $9) "
-      "ON CONFLICT (community_id, annual_year) WHERE kind = 'annual' DO NOTHING",
-      year, uid_domain(call.services.config), zone, store::sql_local(start_local),
-      store::sql_local(end_local), store::sql_instant(start), store::sql_instant(end), call.now_sql, community_id);
+  const auto& c = call.services.config;
+  const jobs::PlaceholderSettings settings{
+      c.organisation_time_zone, uid_domain(c), {c.annual_window_month, c.annual_window_first_day, c.annual_window_days}};
+  jobs::ensure_annual_placeholders(call.tx, year, community_id, settings, call.now);
 }
 
 void register_annual_meetings(Api& api) {

@@ -37,6 +37,10 @@ struct Services {
   store::Database& db;
   const daemon::Config& config;
   const calendar::Clock& clock;
+  // Set only when convened runs with --test-clock: POST /v1/admin/clock moves it.
+  calendar::ManualClock* test_clock = nullptr;
+  // Tells the job engine to look for due jobs now (after a retry or a clock move).
+  std::function<void()> nudge_jobs = [] {};
 };
 
 // One request being answered.
@@ -84,6 +88,7 @@ class Api {
   // Registers every route on the server; metrics count requests by route pattern.
   void install(httplib::Server& server, daemon::HttpMetrics& metrics);
   std::vector<RouteInfo> routes() const;
+  const Services& services() const { return services_; }
 
   // Runs a route's handler as the server would (also used by the CLI for imports).
   Reply run(const std::string& route_pattern, const httplib::Request& request,

@@ -1,0 +1,115 @@
+// Operators' routes: the job engine's jobs, and the simulated clock of --test-clock.
+#include "daemon/api/common.hpp"
+#include "daemon/api/routes.hpp"
+#include "jobs/queue.hpp"
+#include "store/sql_time.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include <thread>
+
+namespace convene::api {
+namespace {
+
+constexpr const char* kJobColumns =
+    "id, kind, unique_key, state, due_at, attempts, last_error, lease_owner, lease_expires_at, started_at, "
+    "finished_at, created_at, payload::text";
+
+boost::json::value nullable_time(const pqxx::field& f) {
+  if (f.is_null()) return nullptr;
+  return boost::json::value(rfc3339(f.as<std::string>()));
+}
+
+boost::json::object job_json(const pqxx::row& r) {
+  boost::json::value payload = boost::json::parse(r[12].c_str());
+  return boost::json::object{{"id", r[0].as<std::int64_t>()},
+                             {"kind", r[1].as<std::string>()},
+                             {"unique_key", r[2].as<std::string>()},
+                             {"state", r[3].as<std::string>()},
+                             {"due_at", rfc3339(r[4].as<std::string>())},
+                             {"attempts", r[5].as<std::int64_t>()},
+                             {"last_error", r[6].is_null() ? boost::json::value(nullptr) : boost::json::value(r[6].as<std::string>())},
+                             {"lease_owner", r[7].is_null() ? boost::json::value(nullptr) : boost::json::value(r[7].as<std::string>())},
+                             {"lease_expires_at", nullable_time(r[8])},
+                             {"started_at", nullable_time(r[9])},
+                             {"finished_at", nullable_time(r[10])},
+                             {"created_at", rfc3339(r[11].as<std::string>())},
+                             {"payload", std::move(payload)}};
+}
+
+Reply list_jobs(Call& call) {
+  if (!call.admin()) return forbidden("only admins see jobs");
+  Reply error;
+  const auto page = parse_page(call, error);
+  if (!page) return error;
+  std::vector<FieldError> errors;
+  const auto state = call.query("state");
+  if (state && *state != "pending" && *state != "running" && *state != "done" && *state != "skipped" && *state != "dead")
+    errors.push_back({"state", "must be one of pending, running, done, skipped, dead"});
+  const auto kind = call.query("kind");
+  if (kind && (kind->empty() || kind->size() > 100)) errors.push_back({"kind", "must be a job kind such as fanout"});
+  if (!errors.empty()) return field_problem(422, "bad filter", errors);
+  const std::optional<std::string> state_or_null = state, kind_or_null = kind;
+  const auto total = call.tx
+                         .exec_params("SELECT count(*) FROM jobs WHERE ($1::text IS NULL OR state = $1) "
+                                      "AND ($2::text IS NULL OR kind = $2)",
+                                      state_or_null, kind_or_null)[0][0]
+                         .as<std::int64_t>();
+  boost::json::array items;
+  for (const auto& r : call.tx.exec_params(std::string("SELECT ") + kJobColumns +
+                                               " FROM jobs WHERE ($1::text IS NULL OR state = $1) "
+                                               "AND ($2::text IS NULL OR kind = $2) ORDER BY id DESC LIMIT $3 OFFSET $4",
+                                           state_or_null, kind_or_null, page->per_page, page->offset()))
+    items.push_back(job_json(r));
+  return ok(page_json(*page, total, std::move(items)));
+}
+
+Reply retry_job(Call& call) {
+  if (!call.admin()) return forbidden("only admins retry jobs");
+  const auto id = parse_id(call.param("id"));
+  if (!id) return not_found("job");
+  const auto rows = call.tx.exec_params("SELECT state FROM jobs WHERE id = $1 FOR UPDATE", *id);
+  if (rows.empty()) return not_found("job");
+  if (!jobs::retry(call.tx, *id, call.now))
+    return conflict("job " + std::to_string(*id) + " is " + rows[0][0].as<std::string>() + "; only dead, done or skipped jobs can be retried");
+  call.services.nudge_jobs();
+  return ok(job_json(call.tx.exec_params(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = $1", *id)[0]));
+}
+
+// --test-clock only: moves the simulated clock, then answers once nothing is due any more
+// (follow-up jobs such as fan-out included), so a test sees the effects of what it triggered.
+Reply set_clock(Call& call) {
+  if (!call.admin()) return forbidden("only admins move the test clock");
+  Input in(call.http.body);
+  const auto text = in.text("now", true, Text::single_line, 40);
+  std::optional<calendar::Instant> now;
+  if (text) {
+    if (!text->empty() && text->back() == 'Z')
+      if (const auto local = calendar::parse_local_datetime(text->substr(0, text->size() - 1)); local && !date_range_problem(*local))
+        now = calendar::Instant{local->time_since_epoch()};
+    if (!now) in.invalid("now", "must be a UTC instant such as 2027-06-01T08:00:00Z");
+  }
+  if (auto error = in.finish()) return *error;
+  call.services.test_clock->set(*now);
+  call.services.nudge_jobs();
+  const auto now_sql = store::sql_instant(*now);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::int64_t due = 0;
+  for (;;) {
+    due = call.tx.exec_params("SELECT count(*) FROM jobs WHERE state IN ('pending', 'running') AND due_at <= $1", now_sql)[0][0]
+              .as<std::int64_t>();
+    if (due == 0 || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return ok(boost::json::object{{"now", calendar::format_rfc3339_utc(*now)}, {"still_due", due}});
+}
+
+}  // namespace
+
+void register_admin(Api& api) {
+  api.add("GET", "/v1/admin/jobs", list_jobs);
+  api.add("POST", "/v1/admin/jobs/{id}/retry", retry_job);
+  if (api.services().test_clock != nullptr) api.add("POST", "/v1/admin/clock", set_clock, {.body = Body::json});
+}
+
+}  // namespace convene::api

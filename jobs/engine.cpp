@@ -1,0 +1,368 @@
+#include "jobs/engine.hpp"
+
+#include "base/log.hpp"
+#include "store/sql_time.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+
+namespace convene::jobs {
+namespace {
+
+namespace asio = boost::asio;
+
+// The job's row is no longer ours (our lease ran out and another instance took the job):
+// thrown inside the transaction so the handler's effects roll back.
+struct LeaseLost : std::runtime_error {
+  LeaseLost() : std::runtime_error("the job's lease was taken over by another instance") {}
+};
+
+// Runs a copy of `work` on `pool` and resumes the awaiting coroutine on its own executor with
+// the result (or the exception). Callers pass a named function object: GCC 12 destroys
+// temporaries of a co_await expression twice, so none with a destructor may appear there.
+template <class T, class Work>
+asio::awaitable<T> offload(asio::thread_pool& pool, const Work& work) {
+  return asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, T)>(
+      [&pool, &work](auto handler) {
+        asio::post(pool, [handler = std::move(handler), work]() mutable {
+          std::exception_ptr error;
+          T value{};
+          try {
+            value = work();
+          } catch (...) {
+            error = std::current_exception();
+          }
+          auto executor = asio::get_associated_executor(handler);
+          asio::post(executor, [handler = std::move(handler), error, value = std::move(value)]() mutable {
+            std::move(handler)(error, std::move(value));
+          });
+        });
+      },
+      asio::use_awaitable);
+}
+
+double unit_random() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
+}
+
+const std::vector<double> kLagBounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600};
+
+std::chrono::steady_clock::duration until(calendar::Instant due, calendar::Instant now) {
+  // Rounded up, so the timer never fires just before the job is due.
+  return due <= now ? std::chrono::steady_clock::duration::zero()
+                    : std::chrono::duration_cast<std::chrono::steady_clock::duration>(due - now) +
+                          std::chrono::milliseconds(1);
+}
+
+}  // namespace
+
+std::string default_owner() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  std::mt19937_64 generator{std::random_device{}()};
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(generator() & 0xffffffffu));
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" + suffix;
+}
+
+Engine::Engine(asio::any_io_executor loop, store::Database& database, const calendar::Clock& clock,
+               EngineOptions options, std::vector<KindSpec> kinds)
+    : loop_(loop),
+      database_(database),
+      clock_(clock),
+      options_(std::move(options)),
+      workers_(static_cast<std::size_t>(std::max(1, options_.concurrency))),
+      wake_(loop),
+      idle_(loop) {
+  for (auto& kind : kinds) kinds_.emplace(kind.kind, std::move(kind));
+  stats_.lag_bucket_bounds = kLagBounds;
+  stats_.lag_buckets.assign(kLagBounds.size(), 0);
+}
+
+Engine::~Engine() {
+  stop_requested_ = true;
+  control_.join();
+  workers_.join();
+}
+
+void Engine::nudge() {
+  asio::post(loop_, [this] {
+    look_now_ = true;
+    pause_until_ = {};
+    wake_.cancel();
+  });
+}
+
+void Engine::write_schedules() {
+  const auto now = clock_.now();
+  database_.transact([&](pqxx::work& tx) {
+    for (const auto& [name, spec] : kinds_)
+      if (spec.schedule) ensure_schedule(tx, name, *spec.schedule, now);
+  });
+}
+
+Engine::Batch Engine::claim_batch(int limit) {
+  const auto now = clock_.now();
+  return database_.transact([&](pqxx::work& tx) {
+    Batch batch;
+    batch.jobs = claim(tx, options_.owner, now, options_.lease, limit);
+    batch.next_due = next_wake(tx);
+    return batch;
+  });
+}
+
+asio::awaitable<void> Engine::run() {
+  loop_active_ = true;
+  bool schedules_written = false;
+  const int capacity = std::max(1, options_.concurrency);
+  while (!stopping_) {
+    const auto steady_now = std::chrono::steady_clock::now();
+    if (!schedules_written && steady_now >= pause_until_) {
+      try {
+        const auto write = [this] {
+          write_schedules();
+          return true;
+        };
+        co_await offload<bool>(control_, write);
+        schedules_written = true;
+      } catch (const std::exception& e) {
+        log::warn("job schedules not written yet; retrying", {{"error", std::string(e.what())}});
+        pause_until_ = steady_now + std::chrono::seconds(1);
+      }
+    }
+    // Heartbeat: renew the leases of everything claimed, well before they run out.
+    if (!running_.empty() && steady_now >= next_heartbeat_) {
+      next_heartbeat_ = steady_now + options_.lease / 3;
+      std::vector<std::int64_t> ids(running_.begin(), running_.end());
+      const auto until_instant = clock_.now() + std::chrono::duration_cast<std::chrono::microseconds>(options_.lease);
+      const auto renew = [this, ids = std::move(ids), until_instant] {
+        database_.transact([&](pqxx::work& tx) { extend_leases(tx, options_.owner, ids, until_instant); });
+        return true;
+      };
+      try {
+        co_await offload<bool>(control_, renew);
+      } catch (const std::exception& e) {
+        log::warn("job leases not renewed", {{"error", std::string(e.what())}});
+      }
+    }
+    // Claim while the local backlog is at most one batch: batches of `capacity` or more keep
+    // the claim query's cost per job low, and at most 2 x capacity leases are held at once.
+    const int held = static_cast<int>(running_.size());
+    // The fallback poll: a NOTIFY may have been lost (a reconnect) or another instance moved
+    // a due time, so look at the table itself now and then.
+    const bool poll = std::chrono::steady_clock::now() - last_look_ >= options_.poll_interval;
+    const bool due = look_now_ || poll || (next_due_ && *next_due_ <= clock_.now());
+    if (!stopping_ && schedules_written && held <= capacity && due && std::chrono::steady_clock::now() >= pause_until_) {
+      look_now_ = false;
+      last_look_ = std::chrono::steady_clock::now();
+      const int limit = 2 * capacity - held;
+      std::optional<Batch> batch;
+      const auto claim_some = [this, limit] { return claim_batch(limit); };
+      try {
+        batch = co_await offload<Batch>(control_, claim_some);
+      } catch (const std::exception& e) {
+        log::warn("claiming jobs failed; retrying", {{"error", std::string(e.what())}});
+        pause_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        look_now_ = true;
+      }
+      if (batch) {
+        next_due_ = batch->next_due;
+        const bool full = static_cast<int>(batch->jobs.size()) == limit;
+        // Nothing claimable although something is due: other instances hold those rows right
+        // now. Look again shortly rather than spinning.
+        if (batch->jobs.empty() && next_due_ && *next_due_ <= clock_.now())
+          pause_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+        for (auto& job : batch->jobs) start_job(std::move(job));
+        if (full) look_now_ = true;  // probably more due: look again as soon as there is room
+        continue;
+      }
+    }
+    wake_.expires_after(wait_time());
+    co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  loop_active_ = false;
+  if (drained()) idle_.cancel();
+}
+
+std::chrono::steady_clock::duration Engine::wait_time() const {
+  using namespace std::chrono;
+  const auto steady_now = steady_clock::now();
+  steady_clock::duration wait = options_.poll_interval;
+  if (!running_.empty()) wait = std::min(wait, std::max<steady_clock::duration>(next_heartbeat_ - steady_now, milliseconds(1)));
+  const bool room = static_cast<int>(running_.size()) <= std::max(1, options_.concurrency);
+  if (pause_until_ > steady_now) return std::min(wait, pause_until_ - steady_now);
+  // Without a free slot only a finished job (which cancels the timer) or a heartbeat matters.
+  if (!room) return wait;
+  wait = std::min(wait, std::max<steady_clock::duration>(last_look_ + options_.poll_interval - steady_now, milliseconds(1)));
+  if (next_due_) wait = std::min(wait, until(*next_due_, clock_.now()));
+  return wait;
+}
+
+void Engine::start_job(ClaimedJob job) {
+  running_.insert(job.id);
+  count(job.kind, &KindCounters::claimed);
+  if (job.lease_expired) {
+    count(job.kind, &KindCounters::lease_expiries);
+    log::warn("job taken over after its lease ran out", {{"job", static_cast<long long>(job.id)}, {"kind", job.kind},
+                                                        {"attempt", static_cast<long long>(job.attempts)}});
+  }
+  asio::post(workers_, [this, job = std::move(job)] {
+    const Result result = stop_requested_ ? Result::released : execute(job);
+    asio::post(loop_, [this, id = job.id, kind = job.kind, result] { job_finished(id, kind, result); });
+  });
+}
+
+void Engine::job_finished(std::int64_t id, const std::string& kind, Result result) {
+  running_.erase(id);
+  switch (result) {
+    case Result::done: count(kind, &KindCounters::succeeded); break;
+    case Result::skipped: count(kind, &KindCounters::skipped); break;
+    case Result::lease_lost: count(kind, &KindCounters::lease_lost); break;
+    case Result::failed: count(kind, &KindCounters::failed); break;
+    case Result::dead:
+      count(kind, &KindCounters::failed);
+      count(kind, &KindCounters::dead);
+      break;
+    case Result::released: not_started_.push_back(id); break;
+  }
+  if (stopping_) {
+    if (drained()) idle_.cancel();
+  } else {
+    // A slot is free, and the job may have planned its next run or a retry: look again.
+    look_now_ = true;
+    wake_.cancel();
+  }
+}
+
+Engine::Result Engine::execute(const ClaimedJob& job) {
+  const auto now = clock_.now();
+  {
+    const double lag = std::chrono::duration<double>(now - job.due_at).count();
+    std::lock_guard lock(stats_mutex_);
+    const auto bucket = std::lower_bound(kLagBounds.begin(), kLagBounds.end(), lag);
+    for (auto i = static_cast<std::size_t>(bucket - kLagBounds.begin()); i < kLagBounds.size(); ++i) ++stats_.lag_buckets[i];
+    ++stats_.lag_count;
+    stats_.lag_sum += std::max(0.0, lag);
+  }
+  const auto found = kinds_.find(job.kind);
+  if (found == kinds_.end()) return give_up_or_retry(job, nullptr, now, "no handler for job kind '" + job.kind + "'");
+  const KindSpec& spec = found->second;
+  if (job.attempts > spec.max_attempts)
+    return give_up_or_retry(job, &spec, now,
+                            "an instance stopped renewing its lease on the last attempt (crashed or frozen)");
+  std::optional<Schedule> schedule;
+  if (const auto* s = job.payload.if_contains("schedule")) schedule = schedule_from_json(*s);
+  try {
+    const bool skipped = database_.transact([&](pqxx::work& tx) {
+      Outcome outcome;
+      if (spec.misfire == Misfire::skip_when_stale && spec.stale_after.count() > 0 && now - job.due_at > spec.stale_after) {
+        outcome = Outcome::skipped("stale: due at " + calendar::format_rfc3339_utc(job.due_at));
+      } else {
+        JobRun run{tx, job, now};
+        outcome = spec.run(run);
+      }
+      std::optional<calendar::Instant> next;
+      if (schedule) next = next_run_after(*schedule, spec.misfire == Misfire::run_late ? job.due_at : std::max(now, job.due_at));
+      if (!finish(tx, job.id, options_.owner, now, outcome.kind == Outcome::Kind::skipped, outcome.note, next))
+        throw LeaseLost();
+      return outcome.kind == Outcome::Kind::skipped;
+    });
+    log::debug(skipped ? "job skipped" : "job done", {{"job", static_cast<long long>(job.id)}, {"kind", job.kind}});
+    return skipped ? Result::skipped : Result::done;
+  } catch (const LeaseLost&) {
+    log::warn("job finished after its lease was taken over; its effects were rolled back",
+              {{"job", static_cast<long long>(job.id)}, {"kind", job.kind}});
+    return Result::lease_lost;
+  } catch (const std::exception& e) {
+    return give_up_or_retry(job, &spec, now, e.what());
+  }
+}
+
+Engine::Result Engine::give_up_or_retry(const ClaimedJob& job, const KindSpec* spec, calendar::Instant now,
+                                        const std::string& error) {
+  const int max_attempts = spec ? spec->max_attempts : 1;
+  std::optional<calendar::Instant> retry_at;
+  bool recurring_next = false;
+  if (job.attempts < max_attempts) {
+    // Exponential backoff with "equal jitter": never sooner than half the step.
+    const auto step = options_.retry_backoff.delay(job.attempts, 1.0);
+    const auto delay = step / 2 + std::chrono::milliseconds(static_cast<long long>(step.count() / 2.0 * unit_random()));
+    retry_at = now + std::chrono::duration_cast<std::chrono::microseconds>(delay);
+  } else if (const auto* s = job.payload.if_contains("schedule")) {
+    // A recurring job is never dead for good: this run is given up, the next one is planned.
+    if (const auto schedule = schedule_from_json(*s)) {
+      retry_at = next_run_after(*schedule, std::max(now, job.due_at));
+      recurring_next = retry_at.has_value();
+    }
+  }
+  const bool gives_up = !retry_at || recurring_next;
+  (gives_up ? log::error : log::warn)(gives_up ? "job failed for the last time" : "job failed; will retry",
+                                      {{"job", static_cast<long long>(job.id)},
+                                       {"kind", job.kind},
+                                       {"attempt", static_cast<long long>(job.attempts)},
+                                       {"max_attempts", static_cast<long long>(max_attempts)},
+                                       {"error", error}});
+  try {
+    const std::string recorded = recurring_next ? "gave up on the run due at " + calendar::format_rfc3339_utc(job.due_at) +
+                                                      " after " + std::to_string(job.attempts) + " attempts: " + error
+                                                : error;
+    const bool owned = database_.transact([&](pqxx::work& tx) {
+      return recurring_next ? finish(tx, job.id, options_.owner, now, false, recorded, retry_at)
+                            : fail(tx, job.id, options_.owner, now, recorded, retry_at);
+    });
+    if (!owned) return Result::lease_lost;
+  } catch (const std::exception& e) {
+    // The database is unreachable: the lease runs out and another attempt follows.
+    log::warn("job failure not recorded", {{"job", static_cast<long long>(job.id)}, {"error", std::string(e.what())}});
+    return Result::failed;
+  }
+  return gives_up ? Result::dead : Result::failed;
+}
+
+asio::awaitable<void> Engine::stop(std::chrono::milliseconds deadline) {
+  stopping_ = true;
+  wake_.cancel();
+  stop_requested_ = true;  // jobs not started yet are handed back, not run
+  if (!drained()) {
+    idle_.expires_after(deadline);
+    co_await idle_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  std::vector<std::int64_t> ids = not_started_;
+  ids.insert(ids.end(), running_.begin(), running_.end());
+  if (!running_.empty())
+    log::warn("jobs still running at the shutdown deadline; their leases are given back",
+              {{"jobs", static_cast<unsigned long>(running_.size())}});
+  if (ids.empty()) co_return;
+  std::size_t released = 0;
+  const auto give_back = [this, ids] {
+    return database_.transact([&](pqxx::work& tx) { return release(tx, options_.owner, ids, clock_.now()); });
+  };
+  try {
+    released = co_await offload<std::size_t>(control_, give_back);
+  } catch (const std::exception& e) {
+    log::warn("job leases not given back; they run out by themselves", {{"error", std::string(e.what())}});
+  }
+  log::info("job leases given back", {{"jobs", static_cast<unsigned long>(released)}});
+}
+
+void Engine::count(const std::string& kind, std::uint64_t KindCounters::*field) {
+  std::lock_guard lock(stats_mutex_);
+  ++(stats_.kinds[kind].*field);
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard lock(stats_mutex_);
+  EngineStats copy = stats_;
+  copy.running = 0;
+  return copy;
+}
+
+}  // namespace convene::jobs
