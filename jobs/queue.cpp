@@ -192,7 +192,7 @@ bool retry(pqxx::work& tx, std::int64_t id, calendar::Instant now) {
   return tx
              .exec_params(
                  "UPDATE jobs SET state = 'pending', due_at = $2, attempts = 0, lease_owner = NULL, "
-                 "lease_expires_at = NULL, finished_at = NULL, updated_at = $2 "
+                 "lease_expires_at = NULL, started_at = NULL, finished_at = NULL, updated_at = $2 "
                  "WHERE id = $1 AND state IN ('dead', 'done', 'skipped')",
                  id, sql_instant(now))
              .affected_rows() == 1;

@@ -104,6 +104,19 @@ class AuthzBase : public ApiTest {
 
   std::string next(const std::string& prefix) { return prefix + std::to_string(++serial); }
 
+  // A job that failed for good, for the retry route.
+  std::int64_t dead_job() {
+    pqxx::connection c(db.url());
+    pqxx::work tx(c);
+    const auto id = tx.exec_params(
+                          "INSERT INTO jobs (kind, unique_key, due_at, state, attempts, last_error, created_at, updated_at) "
+                          "VALUES ('noop', $1, now(), 'dead', 5, 'boom', now(), now()) RETURNING id",
+                          next("dead-"))[0][0]
+                        .as<std::int64_t>();
+    tx.commit();
+    return id;
+  }
+
   Response call(const std::string& method, const std::string& path, const std::string& token,
                 const std::string& body = "", const std::string& authorization = "",
                 const std::string& content_type = "application/json") {
@@ -372,6 +385,13 @@ std::vector<Row> matrix() {
     const auto plan = t.admin_call("POST", "/v1/annual-meetings/2027/plan", "{}");
     if (plan.status != 200) throw std::runtime_error("plan: " + plan.describe());
     return Req{"POST", "/v1/annual-meetings/2027/plan/apply", j({{"proposal", plan.json}})};
+  });
+
+  // --- operators ---------------------------------------------------------------------------
+  add("GET", "/v1/admin/jobs", 200, {admin}, [](AuthzBase&, P) { return Req{"GET", "/v1/admin/jobs?state=dead", ""}; });
+  add("POST", "/v1/admin/jobs/{id}/retry", 200, {admin}, [](AuthzBase& t, P) {
+    const auto job = t.dead_job();
+    return Req{"POST", "/v1/admin/jobs/" + id(job) + "/retry", ""};
   });
 
   add("POST", "/v1/import/members", 200, {admin}, [](AuthzBase& t, P) {

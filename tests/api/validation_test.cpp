@@ -323,6 +323,7 @@ const std::set<std::pair<std::string, std::string>> kNoBody = {
     {"POST", "/v1/communities/{slug}/archive"},
     {"POST", "/v1/meetings/{id}/cancel"},
     {"POST", "/v1/meetings/{id}/occurrences/{recurrence_id}/cancel"},
+    {"POST", "/v1/admin/jobs/{id}/retry"},
 };
 
 // Routes whose body is not JSON, with their own hostile tests below (and in import_test.cpp).

@@ -101,7 +101,8 @@ std::optional<long long> cpu_ticks(pid_t pid) {
   return std::stoll(f[11]) + std::stoll(f[12]);  // fields 14 and 15
 }
 
-// Context switches of all the threads of a process (voluntary and not): how often it woke up.
+// Voluntary context switches of all the threads of a process: how often it blocked, so about
+// how often something woke it up.
 long long context_switches(pid_t pid) {
   long long total = 0;
   const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
@@ -109,7 +110,7 @@ long long context_switches(pid_t pid) {
   for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
     std::istringstream status(read_file(task.path().string() + "/status"));
     for (std::string line; std::getline(status, line);)
-      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
         total += std::stoll(line.substr(line.find(':') + 1));
   }
   return total;
@@ -494,6 +495,9 @@ TEST_F(JobsE2E, IdleDaemonUsesNoCpu) {
   const long long used = *after - *before;
   std::cout << "[          ] idle for 5 s: " << used << " clock ticks (" << ticks_per_second << " per second), " << switches << " context switches\n";
   EXPECT_LE(used, 10 * ticks_per_second / 100) << "an idle daemon used " << used << " ticks of CPU in 5 s";
+  // A timer loop can stay under the CPU bound and still wake the machine 50 times a second; an
+  // idle convened wakes about twice a second (a 20 ms loop measured 250 switches in 5 s).
+  EXPECT_LE(switches, 100) << "an idle daemon woke up " << switches << " times in 5 s";
 }
 
 // SIGTERM while a job runs past the shutdown deadline: convened exits 0 in time and gives the

@@ -1,0 +1,71 @@
+// Operators' routes: listing and retrying jobs; the test clock route exists only with
+// --test-clock (tests/e2e/jobs_e2e_test.cpp moves it on a running daemon).
+#include "support/api_fixture.hpp"
+
+#include <boost/json/parse.hpp>
+#include <pqxx/pqxx>
+
+#include <gtest/gtest.h>
+
+using convene::testing::ApiTest;
+namespace json = boost::json;
+
+class Admin : public ApiTest {
+ protected:
+  std::int64_t job(const std::string& kind, const std::string& key, const std::string& state) {
+    pqxx::connection c(db.url());
+    pqxx::work tx(c);
+    const auto id = tx.exec_params(
+                          "INSERT INTO jobs (kind, unique_key, due_at, state, attempts, last_error, created_at, updated_at) "
+                          "VALUES ($1, $2, '2026-11-27T10:00Z', $3, 5, CASE WHEN $3 = 'dead' THEN 'relay down' END, "
+                          "'2026-11-27T10:00Z', '2026-11-27T10:00Z') RETURNING id",
+                          kind, key, state)[0][0]
+                        .as<std::int64_t>();
+    tx.commit();
+    return id;
+  }
+};
+
+TEST_F(Admin, ListsJobsByStateAndKindWithTheirErrors) {
+  const auto dead = job("noop", "a", "dead");
+  job("noop", "b", "done");
+  job("fanout", "c", "dead");
+  const auto r = get("/v1/admin/jobs?state=dead&kind=noop", admin_token);
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const auto body = json::parse(r.body).as_object();
+  EXPECT_EQ(body.at("total").as_int64(), 1);
+  const auto& item = body.at("items").as_array().at(0).as_object();
+  EXPECT_EQ(item.at("id").as_int64(), dead);
+  EXPECT_EQ(item.at("state").as_string(), "dead");
+  EXPECT_EQ(item.at("last_error").as_string(), "relay down");
+  EXPECT_EQ(item.at("attempts").as_int64(), 5);
+  EXPECT_EQ(json::parse(get("/v1/admin/jobs", admin_token).body).as_object().at("total").as_int64(),
+            count("SELECT count(*) FROM jobs"));
+}
+
+TEST_F(Admin, ABadFilterIsRefused) {
+  const auto r = get("/v1/admin/jobs?state=exploded", admin_token);
+  EXPECT_EQ(r.status, 422) << r.describe();
+  EXPECT_NE(r.body.find("\"state\""), std::string::npos);
+}
+
+TEST_F(Admin, RetryMakesADeadJobPendingWithFreshAttempts) {
+  const auto id = job("noop", "a", "dead");
+  const auto r = post("/v1/admin/jobs/" + std::to_string(id) + "/retry", admin_token);
+  ASSERT_EQ(r.status, 200) << r.describe();
+  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE state = 'pending' AND attempts = 0 AND due_at = '2026-11-28T12:00Z'"), 1);
+}
+
+TEST_F(Admin, RetryRefusesPendingOrRunningJobsAndUnknownIds) {
+  const auto pending = job("noop", "p", "pending");
+  const auto r = post("/v1/admin/jobs/" + std::to_string(pending) + "/retry", admin_token);
+  EXPECT_EQ(r.status, 409) << r.describe();
+  EXPECT_EQ(post("/v1/admin/jobs/999999/retry", admin_token).status, 404);
+  EXPECT_EQ(post("/v1/admin/jobs/abc/retry", admin_token).status, 404);
+  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE state = 'pending' AND attempts = 5"), 1) << "nothing changed";
+}
+
+TEST_F(Admin, TheClockRouteDoesNotExistWithoutTestClock) {
+  const auto r = post("/v1/admin/clock", admin_token, R"({"now": "2027-06-01T08:00:00Z"})");
+  EXPECT_EQ(r.status, 404) << r.describe();
+}
