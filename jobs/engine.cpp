@@ -82,7 +82,13 @@ Engine::Engine(asio::any_io_executor loop, store::Database& database, const cale
       workers_(static_cast<std::size_t>(std::max(1, options_.concurrency))),
       wake_(loop),
       idle_(loop) {
-  for (auto& kind : kinds) kinds_.emplace(kind.kind, std::move(kind));
+  for (auto& kind : kinds) {
+    if (kind.batch > 1 && !kind.schedule) {
+      batched_kinds_.push_back(kind.kind);
+      max_batch_ = std::max(max_batch_, kind.batch);
+    }
+    kinds_.emplace(kind.kind, std::move(kind));
+  }
   stats_.lag_bucket_bounds = kLagBounds;
   stats_.lag_buckets.assign(kLagBounds.size(), 0);
 }
@@ -109,11 +115,19 @@ void Engine::write_schedules() {
   });
 }
 
-Engine::Batch Engine::claim_batch(int limit) {
+bool Engine::batched(const std::string& kind) const {
+  return std::find(batched_kinds_.begin(), batched_kinds_.end(), kind) != batched_kinds_.end();
+}
+
+Engine::Batch Engine::claim_batch(int limit, int batched_limit) {
   const auto now = clock_.now();
   return database_.transact([&](pqxx::work& tx) {
     Batch batch;
-    batch.jobs = claim(tx, options_.owner, now, options_.lease, limit);
+    if (limit > 0) batch.jobs = claim(tx, options_.owner, now, options_.lease, limit);
+    if (batched_limit > 0) {
+      auto more = claim(tx, options_.owner, now, options_.lease, batched_limit, batched_kinds_);
+      batch.jobs.insert(batch.jobs.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    }
     batch.next_due = next_wake(tx);
     return batch;
   });
@@ -155,17 +169,23 @@ asio::awaitable<void> Engine::run() {
     }
     // Claim while the local backlog is at most one batch: batches of `capacity` or more keep
     // the claim query's cost per job low, and at most 2 x capacity leases are held at once.
-    const int held = static_cast<int>(running_.size());
+    // Kinds that run in batches get their own, larger allowance, so that a worker runs a
+    // whole batch per transaction.
+    const int held_batched = running_batched_;
+    const int held = static_cast<int>(running_.size()) - held_batched;
+    const int batched_room = capacity * max_batch_;
+    const int batched_limit = !batched_kinds_.empty() && held_batched <= batched_room ? 2 * batched_room - held_batched : 0;
     // The fallback poll: a NOTIFY may have been lost (a reconnect) or another instance moved
     // a due time, so look at the table itself now and then.
     const bool poll = std::chrono::steady_clock::now() - last_look_ >= options_.poll_interval;
     const bool due = look_now_ || poll || (next_due_ && *next_due_ <= clock_.now());
-    if (!stopping_ && schedules_written && held <= capacity && due && std::chrono::steady_clock::now() >= pause_until_) {
+    if (!stopping_ && schedules_written && (held <= capacity || batched_limit > 0) && due &&
+        std::chrono::steady_clock::now() >= pause_until_) {
       look_now_ = false;
       last_look_ = std::chrono::steady_clock::now();
-      const int limit = 2 * capacity - held;
+      const int limit = held <= capacity ? 2 * capacity - held : 0;
       std::optional<Batch> batch;
-      const auto claim_some = [this, limit] { return claim_batch(limit); };
+      const auto claim_some = [this, limit, batched_limit] { return claim_batch(limit, batched_limit); };
       try {
         batch = co_await offload<Batch>(control_, claim_some);
       } catch (const std::exception& e) {
@@ -175,12 +195,12 @@ asio::awaitable<void> Engine::run() {
       }
       if (batch) {
         next_due_ = batch->next_due;
-        const bool full = static_cast<int>(batch->jobs.size()) == limit;
+        const bool full = static_cast<int>(batch->jobs.size()) == limit + batched_limit;
         // Nothing claimable although something is due: other instances hold those rows right
         // now. Look again shortly rather than spinning.
         if (batch->jobs.empty() && next_due_ && *next_due_ <= clock_.now())
           pause_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
-        for (auto& job : batch->jobs) start_job(std::move(job));
+        dispatch(std::move(batch->jobs));
         if (full) look_now_ = true;  // probably more due: look again as soon as there is room
         continue;
       }
@@ -197,7 +217,9 @@ std::chrono::steady_clock::duration Engine::wait_time() const {
   const auto steady_now = steady_clock::now();
   steady_clock::duration wait = options_.poll_interval;
   if (!running_.empty()) wait = std::min(wait, std::max<steady_clock::duration>(next_heartbeat_ - steady_now, milliseconds(1)));
-  const bool room = static_cast<int>(running_.size()) <= std::max(1, options_.concurrency);
+  const int capacity = std::max(1, options_.concurrency);
+  const bool room = static_cast<int>(running_.size()) - running_batched_ <= capacity ||
+                    (!batched_kinds_.empty() && running_batched_ <= capacity * max_batch_);
   if (pause_until_ > steady_now) return std::min(wait, pause_until_ - steady_now);
   // Without a free slot only a finished job (which cancels the timer) or a heartbeat matters.
   if (!room) return wait;
@@ -206,22 +228,98 @@ std::chrono::steady_clock::duration Engine::wait_time() const {
   return wait;
 }
 
-void Engine::start_job(ClaimedJob job) {
-  running_.insert(job.id);
-  count(job.kind, &KindCounters::claimed);
-  if (job.lease_expired) {
-    count(job.kind, &KindCounters::lease_expiries);
-    log::warn("job taken over after its lease ran out", {{"job", static_cast<long long>(job.id)}, {"kind", job.kind},
-                                                        {"attempt", static_cast<long long>(job.attempts)}});
+void Engine::dispatch(std::vector<ClaimedJob> jobs) {
+  const int capacity = std::max(1, options_.concurrency);
+  std::map<std::string, std::vector<ClaimedJob>> by_kind;
+  for (auto& job : jobs) {
+    running_.insert(job.id);
+    count(job.kind, &KindCounters::claimed);
+    if (job.lease_expired) {
+      count(job.kind, &KindCounters::lease_expiries);
+      log::warn("job taken over after its lease ran out", {{"job", static_cast<long long>(job.id)}, {"kind", job.kind},
+                                                          {"attempt", static_cast<long long>(job.attempts)}});
+    }
+    if (batched(job.kind)) {
+      ++running_batched_;
+      by_kind[job.kind].push_back(std::move(job));
+    } else {
+      start_chunk({std::move(job)});
+    }
   }
-  asio::post(workers_, [this, job = std::move(job)] {
-    const Result result = stop_requested_ ? Result::released : execute(job);
-    asio::post(loop_, [this, id = job.id, kind = job.kind, result] { job_finished(id, kind, result); });
+  // Batches as large as the kind allows, but spread over every worker when there are few.
+  for (auto& [kind, group] : by_kind) {
+    const auto limit = static_cast<std::size_t>(kinds_.at(kind).batch);
+    const std::size_t per_worker = (group.size() + capacity - 1) / capacity;
+    const std::size_t size = std::max<std::size_t>(1, std::min(limit, per_worker));
+    for (std::size_t i = 0; i < group.size(); i += size) {
+      const auto end = std::min(group.size(), i + size);
+      start_chunk(std::vector<ClaimedJob>(std::make_move_iterator(group.begin() + static_cast<std::ptrdiff_t>(i)),
+                                          std::make_move_iterator(group.begin() + static_cast<std::ptrdiff_t>(end))));
+    }
+  }
+}
+
+void Engine::start_chunk(std::vector<ClaimedJob> chunk) {
+  asio::post(workers_, [this, chunk = std::move(chunk)] {
+    std::vector<Result> results = stop_requested_ ? std::vector<Result>(chunk.size(), Result::released) : execute_chunk(chunk);
+    std::vector<std::pair<std::int64_t, std::string>> jobs;
+    for (const auto& job : chunk) jobs.emplace_back(job.id, job.kind);
+    asio::post(loop_, [this, jobs = std::move(jobs), results = std::move(results)] {
+      for (std::size_t i = 0; i < jobs.size(); ++i) job_finished(jobs[i].first, jobs[i].second, results[i]);
+    });
   });
+}
+
+std::vector<Engine::Result> Engine::execute_chunk(const std::vector<ClaimedJob>& chunk) {
+  std::vector<Result> results;
+  const auto one_by_one = [&] {
+    results.clear();
+    for (const auto& job : chunk) results.push_back(execute(job));
+    return results;
+  };
+  if (chunk.size() == 1) return one_by_one();
+  const KindSpec& spec = kinds_.at(chunk.front().kind);
+  const auto now = clock_.now();
+  // Anything out of the ordinary (a last attempt after a crash, a stale job) runs alone.
+  for (const auto& job : chunk)
+    if (job.attempts > spec.max_attempts || job.payload.contains("schedule") ||
+        (spec.misfire == Misfire::skip_when_stale && spec.stale_after.count() > 0 && now - job.due_at > spec.stale_after))
+      return one_by_one();
+  try {
+    const auto finished = database_.transact([&](pqxx::work& tx) {
+      std::vector<Finished> done;
+      for (const auto& job : chunk) {
+        JobRun run{tx, job, now};
+        const Outcome outcome = spec.run(run);
+        done.push_back({job.id, outcome.kind == Outcome::Kind::skipped, outcome.note});
+      }
+      if (!finish_all(tx, done, options_.owner, now)) throw LeaseLost();
+      return done;
+    });
+    for (const auto& job : chunk) record_lag(job, now);
+    for (const auto& f : finished) results.push_back(f.skipped ? Result::skipped : Result::done);
+    return results;
+  } catch (const std::exception& e) {
+    // Rolled back as a whole: each job runs again on its own, so that a failure, a retry or
+    // a lost lease is one job's and not its neighbours'.
+    log::debug("batch rolled back; running its jobs one by one",
+               {{"kind", chunk.front().kind}, {"jobs", static_cast<unsigned long>(chunk.size())}, {"error", std::string(e.what())}});
+    return one_by_one();
+  }
+}
+
+void Engine::record_lag(const ClaimedJob& job, calendar::Instant now) {
+  const double lag = std::chrono::duration<double>(now - job.due_at).count();
+  std::lock_guard lock(stats_mutex_);
+  const auto bucket = std::lower_bound(kLagBounds.begin(), kLagBounds.end(), lag);
+  for (auto i = static_cast<std::size_t>(bucket - kLagBounds.begin()); i < kLagBounds.size(); ++i) ++stats_.lag_buckets[i];
+  ++stats_.lag_count;
+  stats_.lag_sum += std::max(0.0, lag);
 }
 
 void Engine::job_finished(std::int64_t id, const std::string& kind, Result result) {
   running_.erase(id);
+  if (batched(kind)) --running_batched_;
   switch (result) {
     case Result::done: count(kind, &KindCounters::succeeded); break;
     case Result::skipped: count(kind, &KindCounters::skipped); break;
@@ -244,14 +342,7 @@ void Engine::job_finished(std::int64_t id, const std::string& kind, Result resul
 
 Engine::Result Engine::execute(const ClaimedJob& job) {
   const auto now = clock_.now();
-  {
-    const double lag = std::chrono::duration<double>(now - job.due_at).count();
-    std::lock_guard lock(stats_mutex_);
-    const auto bucket = std::lower_bound(kLagBounds.begin(), kLagBounds.end(), lag);
-    for (auto i = static_cast<std::size_t>(bucket - kLagBounds.begin()); i < kLagBounds.size(); ++i) ++stats_.lag_buckets[i];
-    ++stats_.lag_count;
-    stats_.lag_sum += std::max(0.0, lag);
-  }
+  record_lag(job, now);
   const auto found = kinds_.find(job.kind);
   if (found == kinds_.end()) return give_up_or_retry(job, nullptr, now, "no handler for job kind '" + job.kind + "'");
   const KindSpec& spec = found->second;

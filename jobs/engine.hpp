@@ -83,9 +83,13 @@ class Engine {
   enum class Result { done, skipped, lease_lost, failed, dead, released };
 
   void write_schedules();
-  Batch claim_batch(int limit);
-  void start_job(ClaimedJob job);
+  Batch claim_batch(int limit, int batched_limit);
+  void dispatch(std::vector<ClaimedJob> jobs);
+  void start_chunk(std::vector<ClaimedJob> chunk);
+  std::vector<Result> execute_chunk(const std::vector<ClaimedJob>& chunk);
   Result execute(const ClaimedJob& job);
+  void record_lag(const ClaimedJob& job, calendar::Instant now);
+  bool batched(const std::string& kind) const;
   Result give_up_or_retry(const ClaimedJob& job, const KindSpec* spec, calendar::Instant now, const std::string& error);
   void job_finished(std::int64_t id, const std::string& kind, Result result);
   std::chrono::steady_clock::duration wait_time() const;
@@ -97,6 +101,8 @@ class Engine {
   const calendar::Clock& clock_;
   const EngineOptions options_;
   std::map<std::string, KindSpec> kinds_;
+  std::vector<std::string> batched_kinds_;  // kinds with batch > 1
+  int max_batch_ = 1;
   boost::asio::thread_pool control_{1};  // claims, heartbeats, releases: never behind a slow job
   boost::asio::thread_pool workers_;     // job handlers, `concurrency` threads
   boost::asio::steady_timer wake_;
@@ -111,6 +117,7 @@ class Engine {
   std::chrono::steady_clock::time_point last_look_{};
   std::optional<calendar::Instant> next_due_;
   std::set<std::int64_t> running_;          // claimed ids whose leases this instance holds
+  int running_batched_ = 0;                 // how many of them are of batched kinds
   std::vector<std::int64_t> not_started_;   // handed back at stop()
   // Written by workers, read by /metrics.
   mutable std::mutex stats_mutex_;

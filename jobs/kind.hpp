@@ -46,6 +46,11 @@ struct KindSpec {
   std::chrono::seconds stale_after{0};  // for skip_when_stale
   // Runs of a recurring job of this kind follow this schedule (enqueued by the engine at start).
   std::optional<Schedule> schedule;
+  // Up to this many due jobs of the kind run in one transaction, their effects and
+  // completions committed together: for short handlers, where a commit per job would cost
+  // more than the work. If any of them fails, the transaction rolls back and each runs
+  // again on its own, so a failure is still one job's. Not for recurring kinds.
+  int batch = 1;
 };
 
 }  // namespace convene::jobs

@@ -90,7 +90,8 @@ std::size_t drop_pending(pqxx::work& tx, const std::string& kind, const std::str
 }
 
 std::vector<ClaimedJob> claim(pqxx::work& tx, const std::string& owner, calendar::Instant now,
-                              std::chrono::milliseconds lease, int limit) {
+                              std::chrono::milliseconds lease, int limit, const std::vector<std::string>& kinds) {
+  const std::optional<std::string> kind_filter = kinds.empty() ? std::nullopt : std::optional<std::string>(text_array(kinds));
   // The partial index on due_at holds only pending and running rows, so finished jobs cost
   // nothing here however many accumulate.
   const auto rows = tx.exec_params(
@@ -98,12 +99,13 @@ std::vector<ClaimedJob> claim(pqxx::work& tx, const std::string& owner, calendar
       "  SELECT id, state AS was FROM jobs "
       "  WHERE state IN ('pending', 'running') AND due_at <= $1 "
       "    AND (state = 'pending' OR lease_expires_at <= $1) "
+      "    AND ($5::text[] IS NULL OR kind = ANY ($5::text[])) "
       "  ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
       "UPDATE jobs j SET state = 'running', lease_owner = $2, lease_expires_at = $1::timestamptz + $3::interval, "
       "  attempts = j.attempts + 1, started_at = $1, updated_at = $1 "
       "FROM due WHERE j.id = due.id "
       "RETURNING j.id, j.kind, j.unique_key, j.payload::text, j.due_at, j.attempts, due.was = 'running'",
-      sql_instant(now), owner, interval_ms(lease), limit);
+      sql_instant(now), owner, interval_ms(lease), limit, kind_filter);
   std::vector<ClaimedJob> jobs;
   jobs.reserve(rows.size());
   for (const auto& r : rows) {
@@ -150,6 +152,24 @@ bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, calendar:
                  "WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
                  id, owner, sql_instant(now), skipped ? "skipped" : "done", note_or_null)
              .affected_rows() == 1;
+}
+
+bool finish_all(pqxx::work& tx, const std::vector<Finished>& jobs, const std::string& owner, calendar::Instant now) {
+  std::vector<std::int64_t> ids, skipped;
+  std::vector<std::string> notes;
+  for (const auto& j : jobs) {
+    ids.push_back(j.id);
+    if (j.skipped) skipped.push_back(j.id);
+    notes.push_back(j.note);
+  }
+  const auto updated = tx.exec_params(
+                             "UPDATE jobs j SET state = CASE WHEN j.id = ANY ($3::bigint[]) THEN 'skipped' ELSE 'done' END, "
+                             "lease_expires_at = NULL, last_error = nullif(n.note, ''), finished_at = $5, updated_at = $5 "
+                             "FROM unnest($1::bigint[], $2::text[]) AS n(id, note) "
+                             "WHERE j.id = n.id AND j.lease_owner = $4 AND j.state = 'running'",
+                             bigint_array(ids), text_array(notes), bigint_array(skipped), owner, sql_instant(now))
+                           .affected_rows();
+  return updated == jobs.size();
 }
 
 bool fail(pqxx::work& tx, std::int64_t id, const std::string& owner, calendar::Instant now, const std::string& error,

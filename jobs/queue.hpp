@@ -51,8 +51,9 @@ struct ClaimedJob {
 // Claims up to `limit` due jobs (pending and due, or running with an expired lease), oldest due
 // first, skipping rows other instances hold locked: each becomes 'running' under `owner` until
 // now + lease.
+// With `kinds`, only jobs of those kinds.
 std::vector<ClaimedJob> claim(pqxx::work& tx, const std::string& owner, calendar::Instant now,
-                              std::chrono::milliseconds lease, int limit);
+                              std::chrono::milliseconds lease, int limit, const std::vector<std::string>& kinds = {});
 
 // When the engine must look next: the earliest pending due time or running lease expiry.
 std::optional<calendar::Instant> next_wake(pqxx::work& tx);
@@ -62,6 +63,14 @@ std::optional<calendar::Instant> next_wake(pqxx::work& tx);
 // caller must roll back, since another instance has taken the job over.
 bool finish(pqxx::work& tx, std::int64_t id, const std::string& owner, calendar::Instant now, bool skipped,
             const std::string& note, std::optional<calendar::Instant> next_due);
+
+// finish() for many jobs at once (a batch): false when `owner` no longer holds every one of them.
+struct Finished {
+  std::int64_t id = 0;
+  bool skipped = false;
+  std::string note;
+};
+bool finish_all(pqxx::work& tx, const std::vector<Finished>& jobs, const std::string& owner, calendar::Instant now);
 
 // Records a failed attempt: pending again at `retry_at`, or dead when `retry_at` is empty.
 // False when `owner` no longer holds the lease.

@@ -28,7 +28,8 @@ KindSpec noop_kind() {
                     return Outcome::done();
                   },
                   .max_attempts = 5,
-                  .misfire = Misfire::run_late};
+                  .misfire = Misfire::run_late,
+                  .batch = 32};
 }
 
 }  // namespace convene::jobs

@@ -126,13 +126,21 @@ class Engine_ : public convene::testing::MigratedDatabaseTest {
 
 }  // namespace
 
+KindSpec counting_in_batches(int batch = 16) {
+  KindSpec k = counting("count.batched");
+  k.batch = batch;
+  return k;
+}
+
 TEST_F(Engine_, TwoInstancesDrainTenThousandJobsEachRunningExactlyOnce) {
+  // Half run one per transaction, half in batches.
   sql("INSERT INTO jobs (kind, unique_key, due_at, created_at, updated_at) "
-      "SELECT 'count', 'job:' || n, now(), now(), now() FROM generate_series(1, 10000) n");
+      "SELECT CASE WHEN n % 2 = 0 THEN 'count' ELSE 'count.batched' END, 'job:' || n, now(), now(), now() "
+      "FROM generate_series(1, 10000) n");
   SystemClock clock;
   {
-    Instance a(db.url(), clock, fast_options(), {counting()});
-    Instance b(db.url(), clock, fast_options(), {counting()});
+    Instance a(db.url(), clock, fast_options(), {counting(), counting_in_batches()});
+    Instance b(db.url(), clock, fast_options(), {counting(), counting_in_batches()});
     ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM jobs WHERE state = 'done'") == 10000; }, 180s))
         << scalar("SELECT count(*) FROM jobs WHERE state = 'done'") << " done";
   }
@@ -172,6 +180,27 @@ TEST_F(Engine_, FailuresRetryWithBackoffThenTheJobIsDeadAndAnAdminCanRetryIt) {
   a.engine().nudge();
   ASSERT_TRUE(eventually([&] { return a.engine().stats().kinds.at("flaky").dead == 2; }));
   EXPECT_EQ(scalar("SELECT attempts FROM jobs"), 3);
+}
+
+TEST_F(Engine_, AFailureInABatchRollsItBackAndEachJobRunsAlone) {
+  KindSpec batched = counting_in_batches(8);
+  batched.max_attempts = 2;
+  const auto count_run = batched.run;
+  batched.run = [count_run](JobRun& run) {
+    auto outcome = count_run(run);
+    if (run.job.unique_key == "bad") throw std::runtime_error("this one fails");
+    return outcome;
+  };
+  SystemClock clock;
+  sql("INSERT INTO jobs (kind, unique_key, due_at, created_at, updated_at) "
+      "SELECT 'count.batched', CASE WHEN n = 4 THEN 'bad' ELSE 'ok:' || n END, now(), now(), now() FROM generate_series(1, 8) n");
+  Instance a(db.url(), clock, fast_options(1), {batched});
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')") == 8; }));
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE state = 'done'"), 7);
+  EXPECT_EQ(sql("SELECT state FROM jobs WHERE unique_key = 'bad'")[0][0].as<std::string>(), "dead");
+  EXPECT_EQ(scalar("SELECT count(*) FROM job_runs"), 7) << "the rolled-back batch left nothing behind";
+  EXPECT_EQ(scalar("SELECT count(DISTINCT job_id) FROM job_runs"), 7);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE state = 'done' AND attempts <> 1"), 0);
 }
 
 TEST_F(Engine_, ATransientFailureIsRetriedUntilItSucceeds) {

@@ -23,12 +23,13 @@ using RouteKey = std::pair<std::string, std::string>;  // method, path pattern
 
 std::string describe(const RouteKey& key) { return key.first + " " + key.second; }
 
-// Every route the v1 API registers. Constructing the database does not connect.
+// Every route the v1 API registers, including those of --test-clock. Constructing the
+// database does not connect.
 std::set<RouteKey> registered_routes() {
   convene::daemon::Config config;
-  convene::calendar::SystemClock clock;
+  convene::calendar::ManualClock clock{convene::calendar::Instant{}};
   convene::store::Database db(convene::store::PoolOptions{.conninfo = "postgresql:///convene-docs-test"});
-  const convene::api::Api api = convene::api::v1_api(convene::api::Services{db, config, clock});
+  const convene::api::Api api = convene::api::v1_api(convene::api::Services{db, config, clock, &clock});
   std::set<RouteKey> out;
   for (const auto& r : api.routes()) out.insert({r.method, r.pattern});
   return out;
