@@ -321,8 +321,8 @@ TEST_F(JobsE2E, KillNineInstanceLosesNothing) {
   EXPECT_EQ(sql_count("SELECT count(*) FROM jobs WHERE kind = 'noop' AND " + b.owned_by()), 4)
       << sql("SELECT string_agg(lease_owner, ',') FROM jobs WHERE kind = 'noop'") << " vs B pid " << b.pid();
   EXPECT_EQ(sql_count("SELECT count(*) FROM jobs WHERE kind = 'noop' AND finished_at IS NOT NULL AND last_error IS NULL"), 4);
-  // B started each job when (not before) A's lease had run out: B's run began at started_at, and
-  // a lease of A's that was still valid then would mean a job ran twice at once.
+  // B started each job when (not before) A's lease had run out: taking over a lease still valid
+  // would run a job twice at once whenever its holder is merely slow rather than dead.
   const auto early = sql("SELECT count(*) FROM jobs j JOIN leases_of_a a USING (id) WHERE j.started_at < a.lease_expires_at");
   EXPECT_EQ(early, "0") << "B took a job over before A's lease ran out; leases were " << lease_ends;
 
@@ -523,6 +523,7 @@ TEST_F(JobsE2E, SigtermReleasesLeases) {
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - signalled);
   ASSERT_TRUE(status.has_value()) << "convened still running 8 s after SIGTERM";
   EXPECT_EQ(*status, 0);
+  std::cout << "[          ] exited " << took.count() << " ms after SIGTERM\n";
   EXPECT_LE(took, 5000ms) << "shutdown took " << took.count() << " ms with shutdown_timeout = 2s";
   EXPECT_TRUE(contains(a.process->log(), "job leases given back")) << a.process->log();
 
