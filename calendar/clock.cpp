@@ -43,4 +43,12 @@ std::string format_rfc3339_utc(Instant t) {
   return buf;
 }
 
+Instant months_later(Instant t, int months) {
+  using namespace std::chrono;
+  const auto day = floor<days>(t);
+  auto later = year_month_day{day} + std::chrono::months{months};
+  if (!later.ok()) later = year_month_day{later.year() / later.month() / last};
+  return Instant{sys_days{later}.time_since_epoch() + (t - day)};
+}
+
 }  // namespace convene::calendar

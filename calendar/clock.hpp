@@ -37,4 +37,8 @@ class ManualClock final : public Clock {
 // RFC 3339 in UTC with microseconds trimmed when zero: "2026-07-08T13:00:00Z".
 std::string format_rfc3339_utc(Instant t);
 
+// The same UTC time of day `months` calendar months later; a day the month does not have
+// becomes its last day (Jan 31 + 1 month = Feb 28/29). The booking horizon.
+Instant months_later(Instant t, int months);
+
 }  // namespace convene::calendar

@@ -127,6 +127,7 @@ jobs::KindSettings kind_settings(const Config& config) {
   k.review_time = config.annual_review_at.time;
   k.daily_checks_time = config.daily_checks_at;
   k.role_ending_notice_days = config.role_ending_notice_days;
+  k.booking_horizon_months = config.booking_horizon_months;
   return k;
 }
 

@@ -420,6 +420,7 @@ function report(dir) {
   );
   lines.push(`| enqueue → start: max | ${f1(c.max)} ms | ${f1(g.max)} ms | ${f2(ratio(c.max, g.max))}× | |`);
   lines.push("");
+  const perRound = (a, b, f) => a.map((x, i) => (b[i] ? f2(ratio(f(x), f(b[i]))) : "n/a")).join(" ");
   lines.push("Runs (jobs/s first claim → last finish, with process start → last finish; p50 / p99 / max):");
   lines.push("");
   for (const [name, x] of [["convened", c], [`graphile-worker`, g]]) {
@@ -429,6 +430,11 @@ function report(dir) {
         `${runs(x.lats, (d) => `${f1(d.p50)} / ${f1(d.p99)} / ${f1(d.max)} ms`)}`,
     );
   }
+  if (c.drains.length && g.drains.length)
+    lines.push(
+      `* convened / graphile-worker per round: drain ${perRound(c.drains, g.drains, (d) => d.active)}; ` +
+        `p99 ${perRound(c.lats, g.lats, (d) => d.p99)}`,
+    );
   if (g.start_p50 !== null) lines.push(
     `* graphile-worker, enqueue → its task function entered (after the claim's round trip into ` +
       `Node.js): p50 ${f1(g.start_p50)} ms, p99 ${f1(g.start_p99)} ms.`,

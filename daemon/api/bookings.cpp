@@ -26,12 +26,7 @@ std::optional<std::pair<BookedSlot, BookedSlot>> overlapping_pair(std::vector<Bo
 }
 
 calendar::Instant booking_horizon(const Call& call) {
-  using namespace std::chrono;
-  const auto day = floor<days>(call.now);
-  const year_month_day ymd{day};
-  auto later = ymd + months{call.services.config.booking_horizon_months};
-  if (!later.ok()) later = year_month_day{later.year() / later.month() / last};
-  return calendar::Instant{sys_days{later}.time_since_epoch() + (call.now - day)};
+  return calendar::months_later(call.now, call.services.config.booking_horizon_months);
 }
 
 std::optional<BookingConflict> book_room(Call& call, std::int64_t meeting_id, std::int64_t room_id,

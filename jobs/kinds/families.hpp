@@ -14,6 +14,7 @@ KindSpec review_kind(const KindSettings& settings);                  // review.c
 std::vector<KindSpec> topic_kinds(const KindSettings& settings);     // topics.cpp
 std::vector<KindSpec> role_kinds(const KindSettings& settings);      // roles.cpp
 KindSpec noop_kind();                                                // noop.cpp
+KindSpec booking_kind(const KindSettings& settings);                 // bookings.cpp
 
 // Makes sure `reminders.plan` runs for the meeting soon (its times, status or audience
 // changed), whether its job is new, pending or already finished. reminders.cpp.

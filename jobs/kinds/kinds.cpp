@@ -10,6 +10,7 @@ std::vector<KindSpec> standard_kinds(const KindSettings& settings) {
   for (auto* family : {&reminder_kinds, &annual_kinds, &topic_kinds, &role_kinds})
     for (auto& spec : family(settings)) kinds.push_back(std::move(spec));
   kinds.push_back(review_kind(settings));
+  kinds.push_back(booking_kind(settings));
   kinds.push_back(noop_kind());
   return kinds;
 }

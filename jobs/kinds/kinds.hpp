@@ -24,6 +24,7 @@ struct KindSettings {
   // Daily checks (overdue topics, ending roles, reminder planning), organisation time.
   std::chrono::minutes daily_checks_time{8 * 60};
   int role_ending_notice_days = 14;
+  int booking_horizon_months = 18;  // rooms are booked this far ahead as time passes
 };
 
 // Every kind the daemon runs, including `noop` (payload {"sleep_ms": n}, at most 600000), used
