@@ -79,6 +79,7 @@ class Engine {
   struct Batch {
     std::vector<ClaimedJob> jobs;
     std::optional<calendar::Instant> next_due;
+    bool more = false;  // a claim took all it asked for: more may be due
   };
   enum class Result { done, skipped, lease_lost, failed, dead, released };
 
