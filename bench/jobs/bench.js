@@ -111,7 +111,11 @@ async function graphileWorker(url, concurrency, poolSize, expect, readyFile, tim
     },
   };
   const processStart = Math.round(performance.timeOrigin * 1000);
+  // BENCH_GRAPHILE_PRESET: graphile-worker settings beyond its defaults, e.g. its batching
+  // ({"worker": {"localQueue": {"size": 16}, "completeJobBatchDelay": 0}}); not for the issue's figures.
+  const preset = process.env.BENCH_GRAPHILE_PRESET ? JSON.parse(process.env.BENCH_GRAPHILE_PRESET) : undefined;
   const runner = await run({
+    preset,
     connectionString: url,
     concurrency,
     maxPoolSize: poolSize,
@@ -388,8 +392,12 @@ function report(dir) {
     `Command: \`${env.command}\`. Concurrency **C = ${env.concurrency}** for both (convened ` +
       `\`CONVENE_JOB_CONCURRENCY=${env.concurrency}\`, graphile-worker \`concurrency: ${env.concurrency}\`), ` +
       `${env.pool} PostgreSQL connections each; one process each; one database each on the same ` +
-      `cluster; graphile-worker with its defaults otherwise (unbatched: no \`localQueue\`, no ` +
-      `\`completeJobBatchDelay\`). ${env.rounds} round${env.rounds === "1" ? "" : "s"}, the order of ` +
+      `cluster; ` +
+      (env.graphile_preset
+        ? `graphile-worker with the preset \`${env.graphile_preset}\` (NOT its unbatched defaults). `
+        : `graphile-worker with its defaults otherwise (unbatched: no \`localQueue\`, no ` +
+          `\`completeJobBatchDelay\`). `) +
+      `${env.rounds} round${env.rounds === "1" ? "" : "s"}, the order of ` +
       `the two alternating; medians reported.`,
   );
   lines.push("");
@@ -457,7 +465,8 @@ function report(dir) {
         (other.busiest && other.busiest.length
           ? ` (${other.busiest.map(([c, t]) => `${c} ${t} s`).join(", ")})`
           : "") +
-        `; load average ${env.loadavg} before, ${env.loadavg_after} after.`,
+        `; load average ${env.loadavg} before, ${env.loadavg_after} after (the kernel's writeback ` +
+        `threads, kworker, write PostgreSQL's files too).`,
     );
   }
   return lines.join("\n");
