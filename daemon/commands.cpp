@@ -17,10 +17,18 @@
 #include "daemon/http_server.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/readiness.hpp"
+#include "daemon/unsubscribe.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/version.hpp"
 #include "daemon/job_metrics.hpp"
+#include "jobs/delivery.hpp"
 #include "jobs/engine.hpp"
+#include "notifiers/address_policy.hpp"
+#include "notifiers/curl_multi.hpp"
+#include "notifiers/file_transport.hpp"
+#include "notifiers/smtp_transport.hpp"
+#include "notifiers/templates.hpp"
+#include "notifiers/webhook_transport.hpp"
 #include "jobs/kinds/kinds.hpp"
 #include "jobs/periodic.hpp"
 #include "store/conninfo.hpp"
@@ -156,10 +164,12 @@ class Daemon {
         start_time_(std::chrono::duration<double>(system_clock_.now().time_since_epoch()).count()),
         api_(api::v1_api(api::Services{database_, config_, clock_, test_clock_.get(), [this] { nudge_jobs(); }})),
         feeds_(database_, config_, clock_, feed_cache_),
+        unsubscribe_(database_, clock_),
         http_(config_, HttpServer::Services{readiness_, http_metrics_, [this] { return render_metrics(); },
                                             [this](httplib::Server& server, HttpMetrics& metrics) {
                                               api_.install(server, metrics);
                                               feeds_.install(server, metrics);
+                                              unsubscribe_.install(server, metrics);
                                             }}),
         tasks_(io_) {}
 
@@ -186,15 +196,20 @@ class Daemon {
     log::info("job engine started", {{"owner", engine_options.owner},
                                      {"concurrency", static_cast<long long>(engine_options.concurrency)},
                                      {"test_clock", test_clock_ != nullptr}});
+    start_delivery(engine_options.owner);
     store::ListenerOptions listen;
     listen.conninfo = config_.database_url;
-    listen.channels = {"convene_feeds", "convene_jobs"};
+    listen.channels = {"convene_feeds", "convene_jobs", "convene_notifications"};
     listen.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(config_.database_connect_timeout);
     listener_.emplace(
         listen, blocking_.get_executor(),
         [this](const std::string& channel, const std::string& payload) {
           if (channel == "convene_jobs") {
             engine_->nudge();
+            return;
+          }
+          if (channel == "convene_notifications") {
+            delivery_->nudge();
             return;
           }
           feed_cache_.invalidate(payload);
@@ -204,6 +219,7 @@ class Daemon {
           feed_cache_.invalidate("*");
           feed_files_->notify("*");
           engine_->nudge();
+          delivery_->nudge();
         });
     tasks_.spawn(listener_->run());
     if (const auto interval = systemd::watchdog_interval()) {
@@ -245,7 +261,9 @@ class Daemon {
       http_stopped = true;
       asio::post(io_, [&drained] { drained.cancel(); });
     });
-    // Running jobs get most of shutdown_timeout to finish; the rest are handed back.
+    // Running jobs get most of shutdown_timeout to finish; the rest are handed back. Messages
+    // in flight get the same to be answered and recorded.
+    co_await delivery_->stop(config_.shutdown_timeout * 3 / 4);
     co_await engine_->stop(config_.shutdown_timeout * 3 / 4);
     auto ec = boost::system::error_code(asio::error::operation_aborted);
     if (!http_stopped) std::tie(ec) = co_await drained.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -265,6 +283,38 @@ class Daemon {
     }
     log::info("stopped");
     exit_status_ = 0;
+  }
+
+  // Email over SMTP (or .eml files without a relay) and webhooks, both on libcurl driven by
+  // this loop, fed by the delivery worker.
+  void start_delivery(const std::string& owner) {
+    templates_.emplace(notifiers::Templates::load(config_.templates_dir));
+    curl_.emplace(io_.get_executor());
+    if (config_.smtp_url.empty()) {
+      email_ = notifiers::make_file_transport(config_.state_directory, io_.get_executor(), blocking_.get_executor());
+    } else {
+      notifiers::SmtpSettings smtp;
+      smtp.url = config_.smtp_url;
+      smtp.require_tls = config_.smtp_require_tls;
+      smtp.user = config_.smtp_user;
+      smtp.password = config_.smtp_password;
+      email_ = notifiers::make_smtp_transport(*curl_, smtp);
+    }
+    notifiers::WebhookSettings hooks;
+    hooks.allowed = [allowlist = notifiers::parse_cidr_list(config_.webhook_allowlist)](const sockaddr* address) {
+      return !notifiers::is_forbidden_destination(address, allowlist);
+    };
+    webhooks_ = notifiers::make_webhook_transport(*curl_, std::move(hooks));
+    jobs::DeliveryOptions options;
+    options.owner = owner;
+    options.max_in_flight = static_cast<std::size_t>(config_.delivery_concurrency);
+    options.public_url = config_.public_url;
+    options.mail_from = config_.mail_from;
+    options.domain = api::uid_domain(config_);
+    delivery_.emplace(io_.get_executor(), database_, clock_, options, *templates_, *email_, *webhooks_);
+    asio::co_spawn(io_, delivery_->run(), asio::detached);
+    log::info("delivery started", {{"email", std::string(config_.smtp_url.empty() ? "files" : "smtp")},
+                                   {"concurrency", static_cast<long long>(config_.delivery_concurrency)}});
   }
 
   void nudge_jobs() {
@@ -317,6 +367,14 @@ class Daemon {
               listener_ && listener_->connected() ? 1 : 0);
     http_metrics_.render(out);
     if (engine_) render_job_metrics(out, engine_->stats(), jobs_due_by_kind());
+    if (delivery_) {
+      const auto d = delivery_->counters();
+      out.counter("convene_notifications_claimed_total", "Notifications claimed for delivery by this instance.", static_cast<double>(d.claimed));
+      out.counter("convene_notifications_sent_total", "Notifications delivered (SMTP accepted, HTTP 2xx, file written).", static_cast<double>(d.sent));
+      out.counter("convene_notifications_retried_total", "Failed attempts scheduled for a retry.", static_cast<double>(d.retried));
+      out.counter("convene_notifications_dead_total", "Notifications that failed for good.", static_cast<double>(d.dead));
+      out.counter("convene_notifications_cancelled_total", "Notifications dropped unsent (endpoint disabled).", static_cast<double>(d.cancelled));
+    }
     return out.str();
   }
 
@@ -333,12 +391,19 @@ class Daemon {
   api::Api api_;
   feeds::FeedCache feed_cache_;
   feeds::FeedService feeds_;
+  UnsubscribeService unsubscribe_;
   // Declared before blocking_: a feed file run in progress uses it until blocking_ is joined.
   std::optional<feeds::FeedFileWriter> feed_files_;
   // Blocking database work started from the loop (connecting the listener, feed files).
   asio::thread_pool blocking_{1};
   std::optional<store::Listener> listener_;
   std::optional<jobs::Engine> engine_;
+  // Destroyed in reverse: the worker before its transports, the transports before libcurl.
+  std::optional<notifiers::Templates> templates_;
+  std::optional<notifiers::CurlMulti> curl_;
+  std::unique_ptr<notifiers::EmailTransport> email_;
+  std::unique_ptr<notifiers::WebhookTransport> webhooks_;
+  std::optional<jobs::DeliveryWorker> delivery_;
   HttpServer http_;
   Tasks tasks_;
   int exit_status_ = 1;

@@ -1,6 +1,7 @@
 #include "daemon/config.hpp"
 
 #include "calendar/zones.hpp"
+#include "notifiers/address_policy.hpp"
 #include "store/conninfo.hpp"
 
 #include <toml++/toml.h>
@@ -224,6 +225,48 @@ const std::vector<Setting>& settings() {
       month_day_time_setting("annual_review_at", &Config::annual_review_at),
       {"daily_checks_at", false, [](Config& c, const std::string& v) { c.daily_checks_at = parse_time_of_day(v); },
        [](const Config& c) { return format_time_of_day(c.daily_checks_at); }},
+      {"smtp_url", false,
+       [](Config& c, const std::string& v) {
+         if (!v.empty() && v.rfind("smtp://", 0) != 0 && v.rfind("smtps://", 0) != 0)
+           throw std::invalid_argument("must be empty (write .eml files) or an smtp:// or smtps:// URL such as smtp://relay.example.org:587");
+         if (v.find_first_of(" \r\n\t") != std::string::npos) throw std::invalid_argument("must not contain spaces");
+         c.smtp_url = v;
+       },
+       [](const Config& c) { return c.smtp_url.empty() ? std::string("(none: .eml files)") : store::redact_conninfo(c.smtp_url); }},
+      {"smtp_require_tls", false,
+       [](Config& c, const std::string& v) {
+         if (v != "true" && v != "false") throw std::invalid_argument("must be true or false");
+         c.smtp_require_tls = v == "true";
+       },
+       [](const Config& c) { return std::string(c.smtp_require_tls ? "true" : "false"); }},
+      {"smtp_user", false, [](Config& c, const std::string& v) { c.smtp_user = v; },
+       [](const Config& c) { return c.smtp_user; }},
+      {"smtp_password", false, [](Config& c, const std::string& v) { c.smtp_password = v; },
+       [](const Config& c) { return std::string(c.smtp_password.empty() ? "" : "(set)"); }},
+      {"mail_from", false,
+       [](Config& c, const std::string& v) {
+         const auto at = v.find('@');
+         if (v.size() > 254 || at == std::string::npos || at == 0 || at + 1 == v.size() ||
+             v.find_first_of(" <>\"\r\n\t,;:") != std::string::npos)
+           throw std::invalid_argument("must be a plain address such as convene@example.org");
+         c.mail_from = v;
+       },
+       [](const Config& c) { return c.mail_from; }},
+      {"webhook_allowlist", false,
+       [](Config& c, const std::string& v) {
+         notifiers::parse_cidr_list(v);  // throws on a bad entry
+         c.webhook_allowlist = v;
+       },
+       [](const Config& c) { return c.webhook_allowlist; }},
+      {"delivery_concurrency", false,
+       [](Config& c, const std::string& v) { c.delivery_concurrency = parse_integer(v, 1, 2000); },
+       [](const Config& c) { return std::to_string(c.delivery_concurrency); }},
+      {"templates_dir", false,
+       [](Config& c, const std::string& v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         c.templates_dir = v;
+       },
+       [](const Config& c) { return c.templates_dir.string(); }},
       {"role_ending_notice_days", false,
        [](Config& c, const std::string& v) { c.role_ending_notice_days = parse_integer(v, 1, 365); },
        [](const Config& c) { return std::to_string(c.role_ending_notice_days); }},
@@ -287,6 +330,7 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
 Config load_config(const std::optional<std::filesystem::path>& file, const Environment& env) {
   Config config;
   config.schema_dir = CONVENE_SCHEMA_DIR;
+  config.templates_dir = CONVENE_TEMPLATES_DIR;
   std::vector<std::string> problems;
   const std::filesystem::path path = file.value_or(kDefaultConfigPath);
 

@@ -60,6 +60,16 @@ struct Config {
   MonthDayTime annual_review_at{8, 1, std::chrono::minutes(9 * 60)};
   std::chrono::minutes daily_checks_at{8 * 60};  // overdue topics, ending roles, reminder planning
   int role_ending_notice_days = 14;
+  // Delivery (DESIGN §4): SMTP relay (empty smtp_url: .eml files in state_directory/mail),
+  // the sender, and addresses webhooks may reach despite the SSRF guard.
+  std::string smtp_url;  // smtp://relay:587 (STARTTLS when offered) or smtps://relay:465
+  bool smtp_require_tls = false;
+  std::string smtp_user;
+  std::string smtp_password;  // never logged or shown
+  std::string mail_from = "convene@localhost";
+  std::string webhook_allowlist;  // CIDRs, comma-separated
+  int delivery_concurrency = 200;  // messages in flight on this instance
+  std::filesystem::path templates_dir;  // defaults to the compiled-in CONVENE_TEMPLATES_DIR
 };
 
 // Where the feed files go: feeds_directory, or state_directory/feeds when unset.

@@ -1,6 +1,7 @@
 #include "jobs/engine.hpp"
 
 #include "base/log.hpp"
+#include "jobs/offload.hpp"
 #include "store/sql_time.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -23,30 +24,6 @@ namespace asio = boost::asio;
 struct LeaseLost : std::runtime_error {
   LeaseLost() : std::runtime_error("the job's lease was taken over by another instance") {}
 };
-
-// Runs a copy of `work` on `pool` and resumes the awaiting coroutine on its own executor with
-// the result (or the exception). Callers pass a named function object: GCC 12 destroys
-// temporaries of a co_await expression twice, so none with a destructor may appear there.
-template <class T, class Work>
-asio::awaitable<T> offload(asio::thread_pool& pool, const Work& work) {
-  return asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, T)>(
-      [&pool, &work](auto handler) {
-        asio::post(pool, [handler = std::move(handler), work]() mutable {
-          std::exception_ptr error;
-          T value{};
-          try {
-            value = work();
-          } catch (...) {
-            error = std::current_exception();
-          }
-          auto executor = asio::get_associated_executor(handler);
-          asio::post(executor, [handler = std::move(handler), error, value = std::move(value)]() mutable {
-            std::move(handler)(error, std::move(value));
-          });
-        });
-      },
-      asio::use_awaitable);
-}
 
 double unit_random() {
   thread_local std::mt19937_64 generator{std::random_device{}()};

@@ -1,6 +1,7 @@
 #include "jobs/queue.hpp"
 
 #include "jobs/schedule.hpp"
+#include "store/sql_arrays.hpp"
 #include "store/sql_time.hpp"
 
 #include <boost/json/parse.hpp>
@@ -9,30 +10,11 @@
 namespace convene::jobs {
 namespace {
 
+using store::bigint_array;
 using store::sql_instant;
+using store::text_array;
 
 std::string interval_ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " milliseconds"; }
-
-// {1,2,3} for an SQL bigint[] parameter.
-std::string bigint_array(const std::vector<std::int64_t>& ids) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
-  return out + "}";
-}
-
-// {"a","b"} for an SQL text[] parameter, quoting as array literals require.
-std::string text_array(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    out += i ? ",\"" : "\"";
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
 
 // LIKE pattern matching `prefix` literally.
 std::string like_prefix(const std::string& prefix) {

@@ -6,6 +6,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include <cctype>
 #include <thread>
 
 namespace convene::api {
@@ -76,6 +77,85 @@ Reply retry_job(Call& call) {
   return ok(job_json(call.tx.exec_params(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = $1", *id)[0]));
 }
 
+constexpr const char* kNotificationColumns =
+    "id, channel, kind, recipient, state, due_at, attempts, last_error, member_id, endpoint_id, event_id, created_at, "
+    "sent_at, (SELECT slug FROM communities c WHERE c.id = community_id)";
+
+boost::json::object notification_json(const pqxx::row& r) {
+  auto nullable_id = [](const pqxx::field& f) {
+    return f.is_null() ? boost::json::value(nullptr) : boost::json::value(f.as<std::int64_t>());
+  };
+  return boost::json::object{{"id", r[0].as<std::string>()},
+                             {"channel", r[1].as<std::string>()},
+                             {"kind", r[2].as<std::string>()},
+                             {"recipient", r[3].as<std::string>()},
+                             {"state", r[4].as<std::string>()},
+                             {"due_at", rfc3339(r[5].as<std::string>())},
+                             {"attempts", r[6].as<std::int64_t>()},
+                             {"last_error", r[7].is_null() ? boost::json::value(nullptr) : boost::json::value(r[7].as<std::string>())},
+                             {"member_id", nullable_id(r[8])},
+                             {"endpoint_id", nullable_id(r[9])},
+                             {"event_id", nullable_id(r[10])},
+                             {"created_at", rfc3339(r[11].as<std::string>())},
+                             {"sent_at", nullable_time(r[12])},
+                             {"community", r[13].is_null() ? boost::json::value(nullptr) : boost::json::value(r[13].as<std::string>())}};
+}
+
+// A notification id: a UUID in its canonical text form.
+bool is_uuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash != (s[i] == '-')) return false;
+    if (!dash && !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+Reply list_notifications(Call& call) {
+  if (!call.admin()) return forbidden("only admins see notifications");
+  Reply error;
+  const auto page = parse_page(call, error);
+  if (!page) return error;
+  std::vector<FieldError> errors;
+  const auto state = call.query("state");
+  if (state && *state != "pending" && *state != "sending" && *state != "sent" && *state != "dead" && *state != "cancelled")
+    errors.push_back({"state", "must be one of pending, sending, sent, dead, cancelled"});
+  const auto channel = call.query("channel");
+  if (channel && *channel != "email" && *channel != "webhook") errors.push_back({"channel", "must be email or webhook"});
+  if (!errors.empty()) return field_problem(422, "bad filter", errors);
+  const std::optional<std::string> state_or_null = state, channel_or_null = channel;
+  const auto total = call.tx
+                         .exec_params("SELECT count(*) FROM notifications WHERE ($1::text IS NULL OR state = $1) "
+                                      "AND ($2::text IS NULL OR channel = $2)",
+                                      state_or_null, channel_or_null)[0][0]
+                         .as<std::int64_t>();
+  boost::json::array items;
+  for (const auto& r : call.tx.exec_params(std::string("SELECT ") + kNotificationColumns +
+                                               " FROM notifications WHERE ($1::text IS NULL OR state = $1) "
+                                               "AND ($2::text IS NULL OR channel = $2) ORDER BY created_at DESC, id "
+                                               "LIMIT $3 OFFSET $4",
+                                           state_or_null, channel_or_null, page->per_page, page->offset()))
+    items.push_back(notification_json(r));
+  return ok(page_json(*page, total, std::move(items)));
+}
+
+Reply retry_notification(Call& call) {
+  if (!call.admin()) return forbidden("only admins retry notifications");
+  const auto& id = call.param("id");
+  if (!is_uuid(id)) return not_found("notification");
+  const auto rows = call.tx.exec_params("SELECT state FROM notifications WHERE id = $1::uuid FOR UPDATE", id);
+  if (rows.empty()) return not_found("notification");
+  const auto state = rows[0][0].as<std::string>();
+  if (state != "dead") return conflict("notification " + id + " is " + state + "; only dead notifications can be retried");
+  call.tx.exec_params(
+      "UPDATE notifications SET state = 'pending', attempts = 0, due_at = $2, lease_owner = NULL, lease_expires_at = NULL "
+      "WHERE id = $1::uuid",
+      id, call.now_sql);
+  return ok(notification_json(
+      call.tx.exec_params(std::string("SELECT ") + kNotificationColumns + " FROM notifications WHERE id = $1::uuid", id)[0]));
+}
+
 // --test-clock only: moves the simulated clock, then answers once nothing is due any more
 // (follow-up jobs such as fan-out included), so a test sees the effects of what it triggered.
 Reply set_clock(Call& call) {
@@ -109,6 +189,8 @@ Reply set_clock(Call& call) {
 void register_admin(Api& api) {
   api.add("GET", "/v1/admin/jobs", list_jobs);
   api.add("POST", "/v1/admin/jobs/{id}/retry", retry_job);
+  api.add("GET", "/v1/admin/notifications", list_notifications);
+  api.add("POST", "/v1/admin/notifications/{id}/retry", retry_notification);
   if (api.services().test_clock != nullptr) api.add("POST", "/v1/admin/clock", set_clock, {.body = Body::json});
 }
 

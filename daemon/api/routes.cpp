@@ -12,6 +12,7 @@ void register_v1_routes(Api& api) {
   register_meetings(api);
   register_annual_meetings(api);
   register_imports(api);
+  register_webhooks(api);
   register_admin(api);
 }
 

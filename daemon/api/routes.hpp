@@ -13,6 +13,7 @@ void register_rooms(Api& api);
 void register_meetings(Api& api);
 void register_annual_meetings(Api& api);
 void register_imports(Api& api);
-void register_admin(Api& api);  // jobs, and the test clock when enabled
+void register_admin(Api& api);
+void register_webhooks(Api& api);  // jobs, and the test clock when enabled
 
 }  // namespace convene::api

@@ -1,10 +1,11 @@
 // `fanout` (payload {event_id}): an outbox event becomes one email notification per recipient
-// (DESIGN §4). The audience of each event kind is notifiers::audience_of; delivery modes route
+// and one webhook notification per subscribed endpoint (DESIGN §4). The audience of each event kind is notifiers::audience_of; delivery modes route
 // community news (realtime now, daily/weekly through digests, none never) and reminders.
 #include "jobs/kinds/community_rows.hpp"
 #include "jobs/kinds/families.hpp"
 #include "jobs/kinds/payload_fields.hpp"
 #include "notifiers/audience.hpp"
+#include "store/sql_arrays.hpp"
 #include "store/sql_time.hpp"
 
 #include <boost/json/parse.hpp>
@@ -16,6 +17,7 @@ namespace convene::jobs {
 namespace {
 
 using notifiers::Audience;
+using store::bigint_array;
 
 struct OutboxEvent {
   std::int64_t id = 0;
@@ -58,12 +60,6 @@ std::vector<std::int64_t> member_ids(const pqxx::result& rows) {
   return ids;
 }
 
-std::string bigint_array(const std::vector<std::int64_t>& ids) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
-  return out + "}";
-}
-
 // Holders of a role today: the global committee, or a community's monitors.
 std::vector<std::int64_t> role_holders(pqxx::work& tx, std::string_view role, std::optional<std::int64_t> community_id,
                                        const std::string& today) {
@@ -100,7 +96,7 @@ std::vector<std::int64_t> recipients(pqxx::work& tx, Audience audience, const Ou
       if (!e.community_reachable) return {};
       return role_holders(tx, "discussion_monitor", e.community_id, today);
     case Audience::none:
-      // member.joined and member.left are webhook-only types: no email (webhooks come later).
+      // member.joined and member.left are webhook-only types: no email.
       return {};
   }
   return {};
@@ -126,11 +122,33 @@ void insert_notifications(pqxx::work& tx, const OutboxEvent& e, const std::vecto
       "INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
       "state, due_at, created_at) "
       "SELECT 'event:' || $1::bigint || ':email:' || m.id, $1, m.id, $2, 'email', $3, m.email, "
-      "$4::jsonb || jsonb_build_object('member_name', m.name), 'pending', $5, $5 "
+      "$4::jsonb || jsonb_build_object('recipient_name', m.name), 'pending', $5, $5 "
       "FROM members m WHERE m.id = ANY ($6::bigint[]) ORDER BY m.id "
       "ON CONFLICT (dedupe_key) DO NOTHING",
       e.id, e.community_id, e.kind, boost::json::serialize(message_payload(e)), store::sql_instant(now),
       bigint_array(ids));
+}
+
+// Webhooks fire in real time for every event type an endpoint subscribes to (DESIGN §4),
+// whatever the delivery mode: the community's own endpoints, and members' endpoints for
+// events of a community they belong to (within their community filter) or addressed to them.
+void insert_webhooks(pqxx::work& tx, const OutboxEvent& e, std::vector<std::int64_t> people, calendar::Instant now) {
+  if (const auto* subject = e.payload.if_contains("member_id"); subject && subject->is_int64())
+    people.push_back(subject->get_int64());
+  tx.exec_params(
+      "INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
+      "state, due_at, created_at, endpoint_id) "
+      "SELECT 'event:' || $1::bigint || ':webhook:' || w.id, $1, w.member_id, $2, 'webhook', $3, w.url, $4::jsonb, "
+      "'pending', $5, $5, w.id FROM webhook_endpoints w "
+      "WHERE w.status = 'active' AND (cardinality(w.event_types) = 0 OR $3 = ANY (w.event_types)) AND ("
+      "  ($7 AND w.community_id = $2) "
+      "  OR (w.member_id IS NOT NULL AND ("
+      "    ($7 AND (w.communities IS NULL OR $2 = ANY (w.communities)) "
+      "      AND EXISTS (SELECT 1 FROM memberships ms WHERE ms.member_id = w.member_id AND ms.community_id = $2)) "
+      "    OR w.member_id = ANY ($6::bigint[])))) "
+      "ORDER BY w.id ON CONFLICT (dedupe_key) DO NOTHING",
+      e.id, e.community_id, e.kind, boost::json::serialize(message_payload(e)), store::sql_instant(now), bigint_array(people),
+      e.community_id.has_value() && e.community_reachable);
 }
 
 Outcome fan_out(JobRun& run, const std::string& organisation_zone) {
@@ -138,8 +156,9 @@ Outcome fan_out(JobRun& run, const std::string& organisation_zone) {
   if (!event) return Outcome::skipped("the event does not exist");
   const auto audience = notifiers::audience_of(event->kind);
   if (!audience) throw std::logic_error("no audience for event kind " + event->kind);
-  insert_notifications(run.tx, *event, recipients(run.tx, *audience, *event, date_text(run.now, organisation_zone)),
-                       run.now);
+  const auto people = recipients(run.tx, *audience, *event, date_text(run.now, organisation_zone));
+  insert_notifications(run.tx, *event, people, run.now);
+  insert_webhooks(run.tx, *event, people, run.now);
   // Reminders follow the meeting's changes.
   if (notifiers::replans_reminders(event->kind) && event->payload.contains("meeting_id"))
     plan_reminders_soon(run.tx, integer_field(event->payload, "meeting_id"), run.now);

@@ -104,6 +104,28 @@ class AuthzBase : public ApiTest {
 
   std::string next(const std::string& prefix) { return prefix + std::to_string(++serial); }
 
+  // An endpoint of the plain member's, made by an admin.
+  std::int64_t member_webhook() {
+    const auto r = admin_call("POST", "/v1/members/" + std::to_string(member_id) + "/webhooks",
+                              j({{"url", "https://hooks.example.org/" + next("h")}}));
+    if (r.status != 201) throw std::runtime_error("webhook: " + r.describe());
+    return r.json.at("id").as_int64();
+  }
+
+  // A notification that failed for good, for the retry route.
+  std::string dead_notification() {
+    pqxx::connection c(db.url());
+    pqxx::work tx(c);
+    const auto id = tx.exec_params(
+                          "INSERT INTO notifications (dedupe_key, member_id, channel, kind, recipient, state, attempts, due_at, "
+                          "created_at) VALUES ($1, $2, 'email', 'topic.posted', 'member@example.org', 'dead', 12, now(), now()) "
+                          "RETURNING id",
+                          next("dead-n-"), member_id)[0][0]
+                        .as<std::string>();
+    tx.commit();
+    return id;
+  }
+
   // A job that failed for good, for the retry route.
   std::int64_t dead_job() {
     pqxx::connection c(db.url());
@@ -387,7 +409,30 @@ std::vector<Row> matrix() {
     return Req{"POST", "/v1/annual-meetings/2027/plan/apply", j({{"proposal", plan.json}})};
   });
 
+  // --- webhooks: members' own; communities' by their coordinators ------------------------
+  group = "webhooks";
+  add("POST", "/v1/members/{id}/webhooks", 201, {member, admin}, [](AuthzBase& t, P) {
+    return Req{"POST", "/v1/members/" + id(t.member_id) + "/webhooks", j({{"url", "https://hooks.example.org/m"}})};
+  });
+  add("GET", "/v1/members/{id}/webhooks", 200, {member, admin},
+      [](AuthzBase& t, P) { return Req{"GET", "/v1/members/" + id(t.member_id) + "/webhooks", ""}; });
+  add("POST", "/v1/communities/{slug}/webhooks", 201, {coord, admin}, [](AuthzBase&, P) {
+    return Req{"POST", "/v1/communities/alpha/webhooks", j({{"url", "https://chat.example.org/alpha"}})};
+  });
+  add("GET", "/v1/communities/{slug}/webhooks", 200, {coord, admin},
+      [](AuthzBase&, P) { return Req{"GET", "/v1/communities/alpha/webhooks", ""}; });
+  add("POST", "/v1/webhooks/{id}/rotate-secret", 200, {member, admin}, [](AuthzBase& t, P) {
+    return Req{"POST", "/v1/webhooks/" + id(t.member_webhook()) + "/rotate-secret", ""};
+  });
+  add("DELETE", "/v1/webhooks/{id}", 204, {member, admin},
+      [](AuthzBase& t, P) { return Req{"DELETE", "/v1/webhooks/" + id(t.member_webhook()), ""}; });
+
   // --- operators ---------------------------------------------------------------------------
+  add("GET", "/v1/admin/notifications", 200, {admin},
+      [](AuthzBase&, P) { return Req{"GET", "/v1/admin/notifications?state=dead", ""}; });
+  add("POST", "/v1/admin/notifications/{id}/retry", 200, {admin}, [](AuthzBase& t, P) {
+    return Req{"POST", "/v1/admin/notifications/" + t.dead_notification() + "/retry", ""};
+  });
   add("GET", "/v1/admin/jobs", 200, {admin}, [](AuthzBase&, P) { return Req{"GET", "/v1/admin/jobs?state=dead", ""}; });
   add("POST", "/v1/admin/jobs/{id}/retry", 200, {admin}, [](AuthzBase& t, P) {
     const auto job = t.dead_job();

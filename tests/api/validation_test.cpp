@@ -58,7 +58,7 @@ struct BodyRoute {
 
 const char* kTables[] = {"communities", "members",       "memberships", "meetings",           "room_bookings",
                          "events",      "roles",         "topics",      "rooms",              "tokens",
-                         "meeting_exceptions", "community_successors", "notifications", "jobs"};
+                         "meeting_exceptions", "community_successors", "notifications", "jobs", "webhook_endpoints"};
 
 class Hostile : public ApiTest {
  public:
@@ -253,6 +253,18 @@ std::vector<BodyRoute> body_routes() {
                },
                {{"title", T::line, "What are you reading?"}, {"body", T::text, "Tell us."}, {"url", T::line, "https://example.org/t/1"}},
                201});
+  r.push_back({"webhooks", "POST", "/v1/members/{id}/webhooks",
+               [](Hostile& t) { return "/v1/members/" + id(t.member_id) + "/webhooks"; },
+               [](Hostile&) {
+                 return json::object{{"url", "https://hooks.example.org/a"},
+                                     {"event_types", json::array{"meeting.scheduled"}},
+                                     {"communities", json::array{"alpha"}}};
+               },
+               {{"url", T::line, "https://hooks.example.org/a"}}, 201});
+  r.push_back({"webhooks", "POST", "/v1/communities/{slug}/webhooks",
+               [](Hostile&) { return std::string("/v1/communities/alpha/webhooks"); },
+               [](Hostile&) { return json::object{{"url", "https://chat.example.org/a"}, {"event_types", json::array{"topic.posted"}}}; },
+               {{"url", T::line, "https://chat.example.org/a"}}, 201});
   r.push_back({"rooms_and_meetings", "POST", "/v1/rooms", [](Hostile&) { return std::string("/v1/rooms"); },
                [](Hostile&) {
                  return json::object{{"name", "room-2"}, {"join_url", "https://meet.example.org/2"}, {"capacity", 5}};
@@ -324,6 +336,8 @@ const std::set<std::pair<std::string, std::string>> kNoBody = {
     {"POST", "/v1/meetings/{id}/cancel"},
     {"POST", "/v1/meetings/{id}/occurrences/{recurrence_id}/cancel"},
     {"POST", "/v1/admin/jobs/{id}/retry"},
+    {"POST", "/v1/webhooks/{id}/rotate-secret"},
+    {"POST", "/v1/admin/notifications/{id}/retry"},
 };
 
 // Routes whose body is not JSON, with their own hostile tests below (and in import_test.cpp).

@@ -1,6 +1,7 @@
 // Two convened processes against one database receive conflicting room bookings at the same
 // moment: the exclusion constraint lets exactly one through, whichever instance it reaches.
-#include "support/process.hpp"
+// Cluster, database and processes come from support/e2e_fixture.hpp.
+#include "support/e2e_fixture.hpp"
 
 #include <boost/json.hpp>
 #include <httplib.h>
@@ -15,11 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Instance {
-  int port = 0;
-  std::unique_ptr<ChildProcess> process;
-};
-
 httplib::Result send(int port, const std::string& token, const std::string& method, const std::string& path,
                      const std::string& body) {
   httplib::Client client("127.0.0.1", port);
@@ -29,70 +25,12 @@ httplib::Result send(int port, const std::string& token, const std::string& meth
   return client.Get(path.c_str(), headers);
 }
 
-class BookingRace : public ::testing::Test {
- protected:
-  void SetUp() override {
-    clear_convene_environment();
-    dir_ = std::make_unique<TempDir>("convene-e2e-race");
-    cluster_ = std::make_unique<PgCluster>(dir_->file("pg"));
-    cluster_->createdb("race");
-    env_ = {{"CONVENE_DATABASE_URL", cluster_->url("race")},
-            {"CONVENE_STATE_DIRECTORY", dir_->path()},
-            {"CONVENE_ORGANISATION_TIME_ZONE", "Europe/London"},
-            {"LSAN_OPTIONS", "suppressions=" CONVENE_SOURCE_DIR "/tests/lsan.supp:print_suppressions=0"}};
-    write_file(dir_->file("convened.toml"), "");
-    const auto migrated = run_command_with_timeout({CONVENE_BINARY, "--config", dir_->file("convened.toml"), "migrate"}, env_, 60s);
-    ASSERT_EQ(migrated.exit_code, 0) << migrated.output;
-    const auto token = run_command_with_timeout(
-        {CONVENE_BINARY, "--config", dir_->file("convened.toml"), "token", "create", "--email", "admin@example.org",
-         "--role", "admin"},
-        env_, 60s);
-    ASSERT_EQ(token.exit_code, 0) << token.output;
-    // stdout and stderr are merged: the token is the line that starts with the API prefix.
-    std::istringstream lines(token.output);
-    for (std::string line; std::getline(lines, line);)
-      if (line.rfind("cvn_", 0) == 0) token_ = line;
-    ASSERT_FALSE(token_.empty()) << token.output;
-    for (int i = 0; i < 2; ++i) {
-      Instance instance;
-      instance.port = free_port();
-      auto env = env_;
-      env["CONVENE_HTTP_LISTEN"] = "127.0.0.1:" + std::to_string(instance.port);
-      instance.process = std::make_unique<ChildProcess>(
-          std::vector<std::string>{CONVENE_BINARY, "--config", dir_->file("convened.toml"), "serve"}, env,
-          dir_->file("convened-" + std::to_string(i) + ".log"));
-      instances_.push_back(std::move(instance));
-    }
-    for (const auto& instance : instances_) {
-      const bool ready = wait_until(
-          [&] {
-            httplib::Client c("127.0.0.1", instance.port);
-            auto r = c.Get("/readyz");
-            return r && r->status == 200;
-          },
-          30s);
-      ASSERT_TRUE(ready) << instance.process->log();
-    }
-  }
-
-  void TearDown() override {
-    for (auto& instance : instances_) {
-      instance.process->signal(SIGTERM);
-      EXPECT_EQ(instance.process->wait_for_exit(10s), 0) << instance.process->log();
-    }
-  }
-
-  std::unique_ptr<TempDir> dir_;
-  std::unique_ptr<PgCluster> cluster_;
-  std::map<std::string, std::string> env_;
-  std::string token_;
-  std::vector<Instance> instances_;
-};
+class BookingRace : public TwoInstancesTest {};
 
 TEST_F(BookingRace, ExactlyOneOfTwoConflictingBookingsWins) {
-  auto r = send(instances_[0].port, token_, "POST", "/v1/communities", R"({"slug":"a","name":"A"})");
+  auto r = send(port(0), token_, "POST", "/v1/communities", R"({"slug":"a","name":"A"})");
   ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no response");
-  r = send(instances_[1].port, token_, "POST", "/v1/rooms",
+  r = send(port(1), token_, "POST", "/v1/rooms",
            R"({"name":"Shared","join_url":"https://meet.example.org/shared","capacity":10})");
   ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no response");
   const auto room = boost::json::parse(r->body).at("id").as_int64();
@@ -110,12 +48,12 @@ TEST_F(BookingRace, ExactlyOneOfTwoConflictingBookingsWins) {
     int statuses[2] = {0, 0};
     std::thread a([&] {
       start.arrive_and_wait();
-      auto res = send(instances_[0].port, token_, "POST", "/v1/communities/a/meetings", one_off);
+      auto res = send(port(0), token_, "POST", "/v1/communities/a/meetings", one_off);
       statuses[0] = res ? res->status : -1;
     });
     std::thread b([&] {
       start.arrive_and_wait();
-      auto res = send(instances_[1].port, token_, "POST", "/v1/communities/a/meetings", series);
+      auto res = send(port(1), token_, "POST", "/v1/communities/a/meetings", series);
       statuses[1] = res ? res->status : -1;
     });
     a.join();
@@ -125,18 +63,18 @@ TEST_F(BookingRace, ExactlyOneOfTwoConflictingBookingsWins) {
     EXPECT_EQ(created, 1) << "round " << round << ": " << statuses[0] << " / " << statuses[1];
     EXPECT_EQ(conflicts, 1) << "round " << round << ": " << statuses[0] << " / " << statuses[1];
     // Exactly the winner's bookings are in the database: 1 for the one-off, 3 for the series.
-    const std::string bookings = cluster_->query(
-        "race", "SELECT count(*) FROM room_bookings WHERE lower(during) >= '" + day + "T00:00:00Z'::timestamptz - interval '1 day' "
-                "AND lower(during) < '" + day + "T00:00:00Z'::timestamptz + interval '1 day'");
+    const std::string bookings = query(
+        "SELECT count(*) FROM room_bookings WHERE lower(during) >= '" + day + "T00:00:00Z'::timestamptz - interval '1 day' "
+        "AND lower(during) < '" + day + "T00:00:00Z'::timestamptz + interval '1 day'");
     EXPECT_EQ(bookings, "1") << "round " << round;
-    const std::string meetings = cluster_->query("race", "SELECT count(*) FROM meetings WHERE kind <> 'annual'");
+    const std::string meetings = query("SELECT count(*) FROM meetings WHERE kind <> 'annual'");
     EXPECT_EQ(meetings, std::to_string(round + 1)) << "the refused request must leave nothing behind";
     // Clear the day for the next round.
-    cluster_->query("race", "DELETE FROM room_bookings WHERE meeting_id IN (SELECT id FROM meetings WHERE kind <> 'annual')");
+    query("DELETE FROM room_bookings WHERE meeting_id IN (SELECT id FROM meetings WHERE kind <> 'annual')");
   }
-  const std::string overlaps = cluster_->query(
-      "race", "SELECT count(*) FROM room_bookings a JOIN room_bookings b ON a.room_id = b.room_id "
-              "AND a.ctid < b.ctid AND a.during && b.during");
+  const std::string overlaps = query(
+      "SELECT count(*) FROM room_bookings a JOIN room_bookings b ON a.room_id = b.room_id "
+      "AND a.ctid < b.ctid AND a.during && b.during");
   EXPECT_EQ(overlaps, "0");
 }
 

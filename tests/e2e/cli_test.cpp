@@ -1,10 +1,10 @@
 // End-to-end tests of convened's one-shot commands (migrate, check-config, version, usage
-// errors): the built binary run to completion against a private PostgreSQL cluster.
-#include "support/process.hpp"
+// errors): the built binary run to completion against a private PostgreSQL cluster
+// (support/e2e_fixture.hpp).
+#include "support/e2e_fixture.hpp"
 
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -21,22 +21,6 @@ namespace fs = std::filesystem;
 constexpr auto kCommandTimeout = 60s;
 constexpr const char* kSecret = "s3cr3tpw";
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-std::size_t count_of(const std::string& haystack, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = haystack.find(needle); pos != std::string::npos; pos = haystack.find(needle, pos + needle.size())) ++n;
-  return n;
-}
-
-std::string lower_name(const std::string& name) {
-  std::string out;
-  for (char c : name) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
-  return out;
-}
-
 std::size_t sql_files_in(const std::string& dir) {
   std::size_t n = 0;
   for (const auto& e : fs::directory_iterator(dir))
@@ -44,82 +28,9 @@ std::size_t sql_files_in(const std::string& dir) {
   return n;
 }
 
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + ", output:\n" + r.output;
-}
-
-class CliTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    clear_convene_environment();
-    try {
-      dir_ = new TempDir("convene-e2e-cli");
-    } catch (const std::exception& e) {
-      setup_error_ = new std::string(e.what());
-    }
-  }
-
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
-    delete setup_error_;
-    setup_error_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_EQ(setup_error_, nullptr) << *setup_error_;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    database_ = "e2e_" + lower_name(info->name());
-    work_ = dir_->file(info->name());
-    fs::create_directories(work_ + "/state");
-    config_path_ = work_ + "/convened.toml";
-    write_file(config_path_, "");
-  }
-
-  // The cluster is started by the first test that needs a database (ctest runs each test in a
-  // process of its own, and several tests here never connect).
-  void create_database() {
-    if (cluster_ == nullptr) {
-      ASSERT_NO_THROW(cluster_ = new PgCluster(dir_->file("pg")));
-    }
-    ASSERT_NO_THROW(cluster_->createdb(database_));
-  }
-
-  std::map<std::string, std::string> environment() const {
-    const std::string url =
-        cluster_ != nullptr ? cluster_->url(database_) : "postgresql://convene@127.0.0.1:1/no_database_needed";
-    return {{"CONVENE_DATABASE_URL", url},
-            {"CONVENE_STATE_DIRECTORY", work_ + "/state"},
-            {"CONVENE_HTTP_LISTEN", "127.0.0.1:" + std::to_string(free_port())}};
-  }
-
-  // convened --config <config_path_> ARGS... with environment() plus `extra`.
-  CommandResult convened(const std::vector<std::string>& args, const std::map<std::string, std::string>& extra = {},
-                         bool with_config = true) const {
-    std::vector<std::string> argv{CONVENE_BINARY};
-    if (with_config) argv.insert(argv.end(), {"--config", config_path_});
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto env = environment();
-    for (const auto& [k, v] : extra) env[k] = v;
-    return run_command_with_timeout(argv, env, kCommandTimeout);
-  }
-
-  std::string query(const std::string& sql) const { return cluster_->query(database_, sql); }
-
-  static TempDir* dir_;
-  static PgCluster* cluster_;
-  static std::string* setup_error_;
-
-  std::string database_;
-  std::string work_;
-  std::string config_path_;
-};
-
-TempDir* CliTest::dir_ = nullptr;
-PgCluster* CliTest::cluster_ = nullptr;
-std::string* CliTest::setup_error_ = nullptr;
+// Several of these tests never connect: the cluster is started by the first that creates a
+// database (ConvenedTest::create_database), and the others get a URL to nowhere.
+class CliTest : public ConvenedTest {};
 
 const std::string kSchemaDir = CONVENE_SOURCE_DIR "/schema";
 
@@ -128,7 +39,7 @@ TEST_F(CliTest, MigrateTwice) {
   const std::size_t files = sql_files_in(kSchemaDir);
   ASSERT_GE(files, 1u);
 
-  const auto first = convened({"migrate"});
+  const auto first = run_convened({"migrate"});
   ASSERT_EQ(first.exit_code, 0) << describe(first);
   EXPECT_EQ(count_of(first.output, R"(msg="migration applied")"), files) << describe(first);
   EXPECT_TRUE(contains(first.output, "migration=001_core")) << describe(first);
@@ -138,7 +49,7 @@ TEST_F(CliTest, MigrateTwice) {
   const auto applied_at = query("SELECT string_agg(applied_at::text, ',' ORDER BY version) FROM schema_migrations");
   EXPECT_EQ(query("SELECT to_regclass('communities') IS NOT NULL"), "t");
 
-  const auto second = convened({"migrate"});
+  const auto second = run_convened({"migrate"});
   ASSERT_EQ(second.exit_code, 0) << describe(second);
   EXPECT_TRUE(contains(second.output, "schema is up to date")) << describe(second);
   EXPECT_FALSE(contains(second.output, "migration applied")) << describe(second);
@@ -155,14 +66,14 @@ TEST_F(CliTest, EditedAppliedMigrationIsRefused) {
     if (e.path().extension() == ".sql") write_file(schema + "/" + e.path().filename().string(), read_file(e.path()));
   const std::map<std::string, std::string> env{{"CONVENE_SCHEMA_DIR", schema}};
 
-  const auto first = convened({"migrate"}, env);
+  const auto first = run_convened({"migrate"}, env);
   ASSERT_EQ(first.exit_code, 0) << describe(first);
   const auto before = query("SELECT string_agg(version || ':' || checksum || ':' || applied_at, ',' ORDER BY version) "
                             "FROM schema_migrations");
 
   const std::string core = schema + "/001_core.sql";
   write_file(core, read_file(core) + "\nCREATE TABLE e2e_must_not_exist (id integer);\n");
-  const auto second = convened({"migrate"}, env);
+  const auto second = run_convened({"migrate"}, env);
   EXPECT_EQ(second.exit_code, 1) << describe(second);
   EXPECT_TRUE(contains(second.output, "001_core")) << describe(second);
   EXPECT_TRUE(contains(second.output, "changed")) << describe(second);
@@ -173,7 +84,7 @@ TEST_F(CliTest, EditedAppliedMigrationIsRefused) {
   EXPECT_EQ(query("SELECT to_regclass('e2e_must_not_exist') IS NULL"), "t") << "the edited file was executed";
 
   // check-config only reads the files; it does not judge them against the database.
-  const auto check = convened({"check-config"}, env);
+  const auto check = run_convened({"check-config"}, env);
   EXPECT_EQ(check.exit_code, 0) << describe(check);
 }
 
@@ -185,9 +96,8 @@ TEST_F(CliTest, ConcurrentMigrate) {
   std::vector<std::unique_ptr<ChildProcess>> runs;
   const auto env = environment();
   for (int i = 0; i < 4; ++i)
-    runs.push_back(std::make_unique<ChildProcess>(
-        std::vector<std::string>{CONVENE_BINARY, "--config", config_path_, "migrate"}, env,
-        work_ + "/migrate-" + std::to_string(i) + ".log"));
+    runs.push_back(
+        std::make_unique<ChildProcess>(command({"migrate"}), env, work_ + "/migrate-" + std::to_string(i) + ".log"));
 
   std::size_t applied_messages = 0;
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -204,26 +114,26 @@ TEST_F(CliTest, ConcurrentMigrate) {
 
 TEST_F(CliTest, BadConfiguration) {
   {
-    const auto r = convened({"check-config"}, {{"CONVENE_DATABASE_POOL_SIZE", "0"}});
+    const auto r = run_convened({"check-config"}, {{"CONVENE_DATABASE_POOL_SIZE", "0"}});
     EXPECT_EQ(r.exit_code, 2) << describe(r);
     EXPECT_TRUE(contains(r.output, "CONVENE_DATABASE_POOL_SIZE")) << describe(r);
   }
   {
     write_file(config_path_, "log_level = \"info\"\ndatabse_url = \"postgresql:///x\"\n");
-    const auto r = convened({"check-config"});
+    const auto r = run_convened({"check-config"});
     EXPECT_EQ(r.exit_code, 2) << describe(r);
     EXPECT_TRUE(contains(r.output, "databse_url")) << describe(r);
     EXPECT_TRUE(contains(r.output, config_path_)) << "the message should name the file: " << describe(r);
   }
   {
     write_file(config_path_, "organisation_time_zone = \"Mars/Olympus\"\n");
-    const auto r = convened({"check-config"});
+    const auto r = run_convened({"check-config"});
     EXPECT_EQ(r.exit_code, 2) << describe(r);
     EXPECT_TRUE(contains(r.output, "organisation_time_zone")) << describe(r);
   }
   {
     write_file(config_path_, "organisation_time_zone = \"Europe/Berlin\"\n");
-    const auto r = convened({"check-config"});
+    const auto r = run_convened({"check-config"});
     EXPECT_EQ(r.exit_code, 0) << describe(r);
     EXPECT_TRUE(contains(r.output, "Europe/Berlin")) << describe(r);
   }
@@ -235,7 +145,7 @@ TEST_F(CliTest, BadConfiguration) {
     EXPECT_TRUE(contains(r.output, missing)) << describe(r);
   }
   {
-    const auto r = convened({"bogus"});
+    const auto r = run_convened({"bogus"});
     EXPECT_EQ(r.exit_code, 2) << describe(r);
     EXPECT_TRUE(contains(r.output, "bogus")) << describe(r);
   }
@@ -250,7 +160,7 @@ TEST_F(CliTest, CheckConfigHidesThePassword) {
   write_file(config_path_, "");
   const std::string url = std::string("postgresql://convene:") + kSecret + "@127.0.0.1:5432/convene";
   {
-    const auto r = convened({"check-config"}, {{"CONVENE_DATABASE_URL", url}});
+    const auto r = run_convened({"check-config"}, {{"CONVENE_DATABASE_URL", url}});
     EXPECT_EQ(r.exit_code, 0) << describe(r);
     EXPECT_TRUE(contains(r.output, "database_url")) << describe(r);
     EXPECT_TRUE(contains(r.output, "127.0.0.1:5432")) << describe(r);
@@ -258,14 +168,14 @@ TEST_F(CliTest, CheckConfigHidesThePassword) {
   }
   {
     // libpq keyword/value form.
-    const auto r = convened({"check-config"},
-                            {{"CONVENE_DATABASE_URL", std::string("host=127.0.0.1 user=convene password=") + kSecret}});
+    const auto r = run_convened({"check-config"},
+                                {{"CONVENE_DATABASE_URL", std::string("host=127.0.0.1 user=convene password=") + kSecret}});
     EXPECT_EQ(r.exit_code, 0) << describe(r);
     EXPECT_FALSE(contains(r.output, kSecret)) << describe(r);
   }
   {
     // Also when another setting is bad and the command fails.
-    const auto r = convened({"check-config"}, {{"CONVENE_DATABASE_URL", url}, {"CONVENE_DATABASE_POOL_SIZE", "0"}});
+    const auto r = run_convened({"check-config"}, {{"CONVENE_DATABASE_URL", url}, {"CONVENE_DATABASE_POOL_SIZE", "0"}});
     EXPECT_EQ(r.exit_code, 2) << describe(r);
     EXPECT_FALSE(contains(r.output, kSecret)) << describe(r);
   }
@@ -276,7 +186,7 @@ TEST_F(CliTest, MigrateWithUnreachableDatabase) {
   const std::string url =
       std::string("postgresql://convene:") + kSecret + "@127.0.0.1:" + std::to_string(closed) + "/convene";
   const auto started = std::chrono::steady_clock::now();
-  const auto r = convened({"migrate"}, {{"CONVENE_DATABASE_URL", url}});
+  const auto r = run_convened({"migrate"}, {{"CONVENE_DATABASE_URL", url}});
   EXPECT_EQ(r.exit_code, 1) << describe(r);
   EXPECT_TRUE(contains(r.output, "cannot connect to the database")) << describe(r);
   EXPECT_TRUE(contains(r.output, std::to_string(closed))) << "the message should name the target: " << describe(r);

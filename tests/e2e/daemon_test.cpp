@@ -1,11 +1,8 @@
 // End-to-end tests of `convened serve`: the built binary as a child process, against a private
-// PostgreSQL cluster that the tests may stop and start. ctest runs every test in its own
-// process, so each process gets its own cluster (SetUpTestSuite); run directly, the tests of
-// this suite share one.
-#include "support/process.hpp"
+// PostgreSQL cluster that the tests may stop and start (support/e2e_fixture.hpp).
+#include "support/e2e_fixture.hpp"
 
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,16 +12,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <functional>
-#include <iostream>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,163 +26,53 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Sanitizer builds start slowly; these are upper bounds, never expected durations.
-constexpr auto kStartTimeout = 30s;
 constexpr auto kStopTimeout = 5s;
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
+// Short timeouts: the tests poll, and a hanging request should count as no answer.
+HttpReply http_get(int port, const std::string& path) {
+  return http_request(port, "GET", path, {.connect_timeout = 1s, .read_timeout = 10s});
 }
 
-std::size_t count_of(const std::string& haystack, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = haystack.find(needle); pos != std::string::npos; pos = haystack.find(needle, pos + needle.size())) ++n;
-  return n;
-}
-
-std::string lower_name(const std::string& name) {
-  std::string out;
-  for (char c : name) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
-  return out;
-}
-
-struct HttpResult {
-  int status = 0;  // 0: no response (connection refused, timeout)
-  std::string content_type;
-  std::string body;
-  std::string error;
-};
-
-HttpResult http_get(int port, const std::string& path) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(1, 0);
-  client.set_read_timeout(10, 0);
-  client.set_write_timeout(5, 0);
-  HttpResult result;
-  if (auto res = client.Get(path.c_str())) {
-    result.status = res->status;
-    result.content_type = res->get_header_value("Content-Type");
-    result.body = res->body;
-  } else {
-    result.error = httplib::to_string(res.error());
-  }
-  return result;
-}
-
-std::string describe(const HttpResult& r) {
-  return "HTTP " + std::to_string(r.status) + " [" + r.content_type + "] " + r.body + r.error;
-}
-
-class DaemonTest : public ::testing::Test {
+// One daemon per test, on a port chosen before it starts (PortInUse occupies it first).
+class DaemonTest : public ConvenedTest {
  protected:
-  static void SetUpTestSuite() {
-    clear_convene_environment();
-    try {
-      dir_ = new TempDir("convene-e2e-daemon");
-      cluster_ = new PgCluster(dir_->file("pg"));
-    } catch (const std::exception& e) {
-      setup_error_ = new std::string(e.what());
-    }
-  }
-
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
-    delete setup_error_;
-    setup_error_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_EQ(setup_error_, nullptr) << *setup_error_;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    database_ = "e2e_" + lower_name(info->name());
-    work_ = dir_->file(info->name());
-    std::filesystem::create_directories(work_ + "/state");
-    config_path_ = work_ + "/convened.toml";
-    write_file(config_path_, "");
-    ASSERT_NO_THROW(cluster_->createdb(database_));
+    ASSERT_NO_FATAL_FAILURE(create_database());
+    settings_["CONVENE_SHUTDOWN_TIMEOUT"] = "3s";
     port_ = free_port();
   }
 
-  void TearDown() override {
-    if (HasFailure() && daemon_) {
-      std::cerr << "---- convened log (" << log_path() << ") ----\n" << daemon_->log() << "---- end of log ----\n";
-    }
-    daemon_.reset();
-  }
-
-  std::string log_path() const { return work_ + "/convened.log"; }
-
-  std::map<std::string, std::string> environment() const {
-    return {{"CONVENE_DATABASE_URL", cluster_->url(database_)},
-            {"CONVENE_HTTP_LISTEN", "127.0.0.1:" + std::to_string(port_)},
-            {"CONVENE_STATE_DIRECTORY", work_ + "/state"},
-            {"CONVENE_SHUTDOWN_TIMEOUT", "3s"}};
-  }
-
-  ChildProcess& start_daemon(const std::vector<std::string>& args = {"serve", "--migrate"},
-                             const std::map<std::string, std::string>& extra_env = {}) {
-    std::vector<std::string> argv{CONVENE_BINARY, "--config", config_path_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto env = environment();
-    for (const auto& [k, v] : extra_env) env[k] = v;
-    daemon_ = std::make_unique<ChildProcess>(argv, env, log_path());
+  Daemon& start_daemon(const std::vector<std::string>& args = {"serve", "--migrate"},
+                       const std::map<std::string, std::string>& extra_env = {}) {
+    daemon_ = &ConvenedTest::start_daemon("convened", args, extra_env, port_);
     return *daemon_;
   }
 
   // Waits for GET /readyz 200 while the daemon runs; returns the last answer.
-  HttpResult wait_ready(std::chrono::milliseconds timeout = kStartTimeout) {
-    HttpResult last;
-    wait_until(
-        [&] {
-          if (daemon_->wait_for_exit(0ms)) return true;  // exited: give up early
-          last = http_get(port_, "/readyz");
-          return last.status == 200;
-        },
-        timeout, 100ms);
-    return last;
-  }
+  HttpReply wait_ready() { return daemon_->wait_ready(); }
+  bool log_contains(const std::string& text) { return daemon_->log_contains(text); }
 
-  bool log_contains(const std::string& text, std::chrono::milliseconds timeout = 10s) {
-    return wait_until([&] { return contains(daemon_->log(), text); }, timeout);
-  }
-
-  static TempDir* dir_;
-  static PgCluster* cluster_;
-  static std::string* setup_error_;
-
-  std::string database_;
-  std::string work_;
-  std::string config_path_;
   int port_ = 0;
-  std::unique_ptr<ChildProcess> daemon_;
+  Daemon* daemon_ = nullptr;  // owned by daemons_
 };
-
-TempDir* DaemonTest::dir_ = nullptr;
-PgCluster* DaemonTest::cluster_ = nullptr;
-std::string* DaemonTest::setup_error_ = nullptr;
 
 // libpqxx 6.4 leaks a PGresult when a statement finds its connection dead (tests/lsan.supp
 // says where); in sanitizer builds LeakSanitizer would turn that into exit status 1 after
 // PostgreSQL went away. The daemon gets the project's suppression file.
-std::map<std::string, std::string> suppress_libpqxx_broken_connection_leak(const std::string&) {
-  const char* existing = std::getenv("LSAN_OPTIONS");
-  std::string options = existing != nullptr && *existing != '\0' ? std::string(existing) + ":" : "";
-  return {{"LSAN_OPTIONS", options + "suppressions=" CONVENE_SOURCE_DIR "/tests/lsan.supp:print_suppressions=0"}};
+std::map<std::string, std::string> suppress_libpqxx_broken_connection_leak() {
+  return {{"LSAN_OPTIONS", lsan_options_with_suppressions()}};
 }
 
 TEST_F(DaemonTest, PostgresRestart) {
-  auto& daemon = start_daemon({"serve", "--migrate"}, suppress_libpqxx_broken_connection_leak(work_));
+  auto& daemon = start_daemon({"serve", "--migrate"}, suppress_libpqxx_broken_connection_leak());
   const auto ready = wait_ready();
   ASSERT_EQ(ready.status, 200) << describe(ready);
   EXPECT_TRUE(contains(ready.body, R"("status":"ready")")) << describe(ready);
   const auto health = http_get(port_, "/healthz");
   EXPECT_EQ(health.status, 200) << describe(health);
 
-  ASSERT_NO_THROW(cluster_->stop());
-  HttpResult unready;
+  ASSERT_NO_THROW(cluster().stop());
+  HttpReply unready;
   const bool went_unready = wait_until(
       [&] {
         unready = http_get(port_, "/readyz");
@@ -198,23 +80,23 @@ TEST_F(DaemonTest, PostgresRestart) {
       },
       20s, 100ms);
   const bool still_running_while_down = !daemon.wait_for_exit(0ms).has_value();
-  HttpResult health_down;
+  HttpReply health_down;
   if (went_unready) health_down = http_get(port_, "/healthz");
   // Start the cluster again before asserting, so a failure does not leave it down for the
   // other tests of this process.
-  ASSERT_NO_THROW(cluster_->start());
+  ASSERT_NO_THROW(cluster().start());
 
   ASSERT_TRUE(went_unready) << "/readyz did not turn 503 with PostgreSQL stopped: " << describe(unready);
   EXPECT_EQ(unready.content_type.rfind("application/problem+json", 0), 0u) << describe(unready);
   const auto problems = unready.body.find(R"("problems":[)");
   ASSERT_NE(problems, std::string::npos) << describe(unready);
   EXPECT_TRUE(contains(unready.body.substr(problems), "database")) << describe(unready);
-  EXPECT_FALSE(contains(unready.body, cluster_->password())) << "the password leaked: " << describe(unready);
+  EXPECT_FALSE(contains(unready.body, cluster().password())) << "the password leaked: " << describe(unready);
   EXPECT_TRUE(still_running_while_down) << "convened exited while PostgreSQL was down";
   EXPECT_EQ(health_down.status, 200) << "/healthz with PostgreSQL down: " << describe(health_down);
 
   // Back without a restart of the daemon: the same process answers 200 again.
-  HttpResult again;
+  HttpReply again;
   const bool recovered = wait_until(
       [&] {
         again = http_get(port_, "/readyz");
@@ -370,19 +252,6 @@ TEST_F(DaemonTest, SighupReload) {
   const auto status = daemon.wait_for_exit(kStopTimeout);
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(*status, 0);
-}
-
-// The value of the sample `series` (name with labels, exactly as exposed), if present.
-std::optional<double> sample_value(const std::string& exposition, const std::string& series) {
-  std::size_t pos = 0;
-  while ((pos = exposition.find(series + " ", pos)) != std::string::npos) {
-    if (pos == 0 || exposition[pos - 1] == '\n') {
-      const auto end = exposition.find('\n', pos);
-      return std::stod(exposition.substr(pos + series.size() + 1, end - pos - series.size() - 1));
-    }
-    pos += series.size();
-  }
-  return std::nullopt;
 }
 
 TEST_F(DaemonTest, MetricsExposition) {

@@ -1,13 +1,10 @@
 // End-to-end tests of convened's data commands (import members, demo-data): the built binary
-// run to completion against a private PostgreSQL cluster.
-#include "support/process.hpp"
+// run to completion against a private PostgreSQL cluster (support/e2e_fixture.hpp).
+#include "support/e2e_fixture.hpp"
 
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <chrono>
-#include <filesystem>
-#include <map>
 #include <regex>
 #include <string>
 #include <vector>
@@ -16,79 +13,21 @@ namespace convene::testing {
 namespace {
 
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
 
 constexpr auto kCommandTimeout = 120s;
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-std::string lower_name(const std::string& name) {
-  std::string out;
-  for (char c : name) out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
-  return out;
-}
-
-std::string describe(const CommandResult& r) {
-  return "exit " + std::to_string(r.exit_code) + ", output:\n" + r.output;
-}
-
-class DataCliTest : public ::testing::Test {
+class DataCliTest : public ConvenedTest {
  protected:
-  static void SetUpTestSuite() {
-    clear_convene_environment();
-    try {
-      dir_ = new TempDir("convene-e2e-data");
-    } catch (const std::exception& e) {
-      setup_error_ = new std::string(e.what());
-    }
-  }
-
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
-    delete setup_error_;
-    setup_error_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_EQ(setup_error_, nullptr) << *setup_error_;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    database_ = "e2e_" + lower_name(info->name());
-    work_ = dir_->file(info->name());
-    fs::create_directories(work_ + "/state");
-    config_path_ = work_ + "/convened.toml";
     write_file(config_path_, "organisation_time_zone = \"Europe/London\"\n");
+    command_timeout_ = kCommandTimeout;
   }
 
-  // A fresh migrated database on the suite's cluster (started by the first test).
+  // A fresh migrated database on the process's cluster (started by the first test that needs one).
   void create_database() {
-    if (cluster_ == nullptr) {
-      ASSERT_NO_THROW(cluster_ = new PgCluster(dir_->file("pg")));
-    }
-    ASSERT_NO_THROW(cluster_->createdb(database_));
-    const auto r = convened({"migrate"});
-    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    ASSERT_NO_FATAL_FAILURE(ConvenedTest::create_database());
+    ASSERT_NO_FATAL_FAILURE(migrate());
   }
-
-  std::map<std::string, std::string> environment() const {
-    const std::string url =
-        cluster_ != nullptr ? cluster_->url(database_) : "postgresql://convene@127.0.0.1:1/no_database_needed";
-    return {{"CONVENE_DATABASE_URL", url},
-            {"CONVENE_STATE_DIRECTORY", work_ + "/state"},
-            {"CONVENE_HTTP_LISTEN", "127.0.0.1:" + std::to_string(free_port())}};
-  }
-
-  CommandResult convened(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv{CONVENE_BINARY, "--config", config_path_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_command_with_timeout(argv, environment(), kCommandTimeout);
-  }
-
-  std::string query(const std::string& sql) const { return cluster_->query(database_, sql); }
 
   // Everything the commands could touch: row counts plus the values and timestamps of members
   // and memberships.
@@ -111,19 +50,7 @@ class DataCliTest : public ::testing::Test {
     query("INSERT INTO communities (slug, name, time_zone, status, archived_at, created_at, updated_at) VALUES "
           "('old-club', 'Old Club', 'UTC', 'archived', now(), now(), now())");
   }
-
-  static TempDir* dir_;
-  static PgCluster* cluster_;
-  static std::string* setup_error_;
-
-  std::string database_;
-  std::string work_;
-  std::string config_path_;
 };
-
-TempDir* DataCliTest::dir_ = nullptr;
-PgCluster* DataCliTest::cluster_ = nullptr;
-std::string* DataCliTest::setup_error_ = nullptr;
 
 TEST_F(DataCliTest, HelpListsTheDataCommands) {
   const auto r = run_command_with_timeout({CONVENE_BINARY, "help"}, {}, kCommandTimeout);
@@ -142,7 +69,7 @@ TEST_F(DataCliTest, ImportMembersTwice) {
              "grace@example.org,Grace Hopper,,,,,rust-users:weekly\r\n"
              "linus@example.org,\"Linus \"\"T\"\"\",Europe/Helsinki,,,,\r\n");
 
-  const auto first = convened({"import", "members", file});
+  const auto first = run_convened({"import", "members", file});
   ASSERT_EQ(first.exit_code, 0) << describe(first);
   EXPECT_TRUE(contains(first.output, "members: 3 created, 0 updated, 0 unchanged")) << describe(first);
   EXPECT_TRUE(contains(first.output, "memberships: 3 created, 0 updated")) << describe(first);
@@ -158,7 +85,7 @@ TEST_F(DataCliTest, ImportMembersTwice) {
   EXPECT_EQ(query("SELECT count(*) FROM events WHERE kind = 'member.joined'"), "3");
 
   const auto before = snapshot();
-  const auto second = convened({"import", "members", file});
+  const auto second = run_convened({"import", "members", file});
   ASSERT_EQ(second.exit_code, 0) << describe(second);
   EXPECT_TRUE(contains(second.output, "members: 0 created, 0 updated, 3 unchanged")) << describe(second);
   EXPECT_TRUE(contains(second.output, "memberships: 0 created, 0 updated")) << describe(second);
@@ -178,7 +105,7 @@ TEST_F(DataCliTest, ImportMembersWithErrorsWritesNothing) {
              "DUP@example.org,Again,,rust-users:hourly\n"          // 6
              "old@example.org,Old,,old-club:weekly\n");            // 7
   const auto before = snapshot();
-  const auto r = convened({"import", "members", file});
+  const auto r = run_convened({"import", "members", file});
   EXPECT_EQ(r.exit_code, 1) << describe(r);
   for (const auto& expected : {file + ":3: time_zone: ", file + ":5: communities: ", file + ":6: email: ",
                                file + ":6: communities: ", file + ":7: communities: "})
@@ -190,27 +117,27 @@ TEST_F(DataCliTest, ImportMembersWithErrorsWritesNothing) {
 
   // A file that is not UTF-8.
   write_file(file, "email,name\nx@example.org,Caf\xE9\n");
-  const auto latin1 = convened({"import", "members", file});
+  const auto latin1 = run_convened({"import", "members", file});
   EXPECT_EQ(latin1.exit_code, 1) << describe(latin1);
   EXPECT_TRUE(contains(latin1.output, file + ":2: name: ")) << describe(latin1);
   EXPECT_TRUE(contains(latin1.output, "UTF-8")) << describe(latin1);
   EXPECT_EQ(snapshot(), before);
 
   // A file that cannot be read, and a missing argument.
-  const auto missing = convened({"import", "members", work_ + "/does-not-exist.csv"});
+  const auto missing = run_convened({"import", "members", work_ + "/does-not-exist.csv"});
   EXPECT_EQ(missing.exit_code, 2) << describe(missing);
   EXPECT_TRUE(contains(missing.output, work_ + "/does-not-exist.csv")) << describe(missing);
   EXPECT_TRUE(contains(missing.output, "cannot read")) << describe(missing);
-  const auto directory = convened({"import", "members", work_});
+  const auto directory = run_convened({"import", "members", work_});
   EXPECT_EQ(directory.exit_code, 2) << describe(directory);
-  const auto no_file = convened({"import", "members"});
+  const auto no_file = run_convened({"import", "members"});
   EXPECT_EQ(no_file.exit_code, 2) << describe(no_file);
   EXPECT_EQ(snapshot(), before);
 }
 
 TEST_F(DataCliTest, DemoDataLoadsOnceIntoAnEmptyDatabase) {
   ASSERT_NO_FATAL_FAILURE(create_database());
-  const auto first = convened({"demo-data", "--if-empty"});
+  const auto first = run_convened({"demo-data", "--if-empty"});
   ASSERT_EQ(first.exit_code, 0) << describe(first);
   EXPECT_TRUE(contains(first.output, "demo data loaded")) << describe(first);
 
@@ -250,12 +177,12 @@ TEST_F(DataCliTest, DemoDataLoadsOnceIntoAnEmptyDatabase) {
             "demo-admin@example.org");
 
   const auto before = snapshot();
-  const auto second = convened({"demo-data", "--if-empty"});
+  const auto second = run_convened({"demo-data", "--if-empty"});
   ASSERT_EQ(second.exit_code, 0) << describe(second);
   EXPECT_TRUE(contains(second.output, "skipped")) << describe(second);
   EXPECT_EQ(snapshot(), before) << "a second run must change nothing";
 
-  const auto without_flag = convened({"demo-data"});
+  const auto without_flag = run_convened({"demo-data"});
   EXPECT_EQ(without_flag.exit_code, 1) << describe(without_flag);
   EXPECT_EQ(snapshot(), before);
 }
@@ -265,7 +192,7 @@ TEST_F(DataCliTest, DemoDataSkipsADatabaseThatHasCommunities) {
   query("INSERT INTO communities (slug, name, time_zone, created_at, updated_at) "
         "VALUES ('existing', 'Existing', 'UTC', now(), now())");
   const auto before = snapshot();
-  const auto r = convened({"demo-data", "--if-empty"});
+  const auto r = run_convened({"demo-data", "--if-empty"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_TRUE(contains(r.output, "skipped")) << describe(r);
   EXPECT_EQ(snapshot(), before);

@@ -249,7 +249,7 @@ TEST_F(JobKinds, FanoutEmailsRealtimeMembersOnlyAndDigestsTakeTheRest) {
   EXPECT_EQ(row[6].as<std::string>(), "event:" + std::to_string(id) + ":email:" + std::to_string(ada));
   const auto payload = boost::json::parse(row[7].c_str()).as_object();
   EXPECT_EQ(payload.at("title"), "Graph databases");
-  EXPECT_EQ(payload.at("member_name"), "Ada");
+  EXPECT_EQ(payload.at("recipient_name"), "Ada");
   EXPECT_EQ(payload.at("community"), "data-science");
   EXPECT_EQ(payload.at("community_name"), "Data Science");
   EXPECT_TRUE(row[8].as<bool>());

@@ -1,5 +1,7 @@
 #include "support/api_fixture.hpp"
 
+#include "daemon/unsubscribe.hpp"
+
 #include "store/sql_time.hpp"
 #include "store/tokens.hpp"
 
@@ -26,6 +28,7 @@ void ApiTest::SetUp() {
   api_ = std::make_unique<api::Api>(api::v1_api(api::Services{*database_, config, clock}));
   feed_cache_ = std::make_unique<feeds::FeedCache>();
   feeds_ = std::make_unique<feeds::FeedService>(*database_, config, clock, *feed_cache_);
+  unsubscribe_ = std::make_unique<daemon::UnsubscribeService>(*database_, clock);
   metrics_ = std::make_unique<daemon::HttpMetrics>();
   readiness_ = std::make_unique<daemon::Readiness>(*database_, project_migrations());
   server_ = std::make_unique<daemon::HttpServer>(
@@ -33,6 +36,7 @@ void ApiTest::SetUp() {
                                            [this](httplib::Server& s, daemon::HttpMetrics& m) {
                                              api_->install(s, m);
                                              feeds_->install(s, m);
+                                             unsubscribe_->install(s, m);
                                            }});
   server_->start();
   client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());

@@ -1,4 +1,5 @@
 #pragma once
+#include "daemon/unsubscribe.hpp"
 // An in-process convened HTTP server (the real v1 API over real HTTP) on a fresh, migrated
 // database, with a manual clock and helpers to make members with roles and tokens.
 #include "calendar/clock.hpp"
@@ -59,6 +60,7 @@ class ApiTest : public MigratedDatabaseTest {
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<feeds::FeedCache> feed_cache_;
   std::unique_ptr<feeds::FeedService> feeds_;
+  std::unique_ptr<daemon::UnsubscribeService> unsubscribe_;
   std::unique_ptr<daemon::HttpMetrics> metrics_;
   std::unique_ptr<daemon::Readiness> readiness_;
   std::unique_ptr<daemon::HttpServer> server_;

@@ -1,0 +1,127 @@
+#include "daemon/unsubscribe.hpp"
+
+#include "notifiers/signed_token.hpp"
+#include "store/server_secrets.hpp"
+#include "store/sql_time.hpp"
+
+#include <pqxx/pqxx>
+
+namespace convene::daemon {
+namespace {
+
+struct Target {
+  std::int64_t member_id = 0, community_id = 0;
+  std::string community_name;
+  std::optional<std::string> delivery;  // nullopt: not a member (any more)
+};
+
+// The member and community a genuine token names, or nullopt.
+std::optional<Target> resolve(pqxx::work& tx, const std::string& token, const std::string& now_sql) {
+  const auto key = store::server_secret(tx, "links", now_sql);
+  const auto claims = notifiers::verify_token(key, notifiers::TokenPurpose::unsubscribe, token);
+  if (!claims || claims->community_id == 0) return std::nullopt;
+  const auto rows = tx.exec_params(
+      "SELECT c.name, ms.delivery FROM communities c "
+      "LEFT JOIN memberships ms ON ms.community_id = c.id AND ms.member_id = $1 WHERE c.id = $2",
+      claims->member_id, claims->community_id);
+  if (rows.empty()) return std::nullopt;
+  Target t{claims->member_id, claims->community_id, rows[0][0].as<std::string>(), std::nullopt};
+  if (!rows[0][1].is_null()) t.delivery = rows[0][1].as<std::string>();
+  return t;
+}
+
+void page(httplib::Response& res, int status, const std::string& title, const std::string& body_html) {
+  res.status = status;
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
+  res.set_content("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>" +
+                      html_escape(title) + "</title></head><body><main><h1>" + html_escape(title) + "</h1>" + body_html +
+                      "</main></body></html>\n",
+                  "text/html; charset=utf-8");
+}
+
+void not_valid(httplib::Response& res) {
+  page(res, 404, "Link not valid",
+       "<p>This unsubscribe link is not valid. Use the link from a recent email, or change your "
+       "settings from the preferences link in any email.</p>");
+}
+
+}  // namespace
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+void UnsubscribeService::show(const std::string& token, httplib::Response& res) {
+  const auto now_sql = store::sql_instant(clock_.now());
+  const auto target = database_.transact([&](pqxx::work& tx) { return resolve(tx, token, now_sql); });
+  if (!target) return not_valid(res);
+  const auto name = html_escape(target->community_name);
+  if (!target->delivery || *target->delivery == "none")
+    return page(res, 200, "Unsubscribed", "<p>You no longer receive email from <strong>" + name + "</strong>.</p>");
+  // The form posts back to this same URL: no JavaScript, no cookie.
+  page(res, 200, "Stop email from " + target->community_name,
+       "<p>You receive email from <strong>" + name + "</strong>. Stop it?</p>"
+       "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
+       "<button type=\"submit\">Unsubscribe from " + name + "</button></form>"
+       "<p>You stay a member: its calendar feed and other settings do not change.</p>");
+}
+
+void UnsubscribeService::unsubscribe(const std::string& token, httplib::Response& res) {
+  const auto now_sql = store::sql_instant(clock_.now());
+  // One transaction: the membership stops email and its queued email is cancelled together.
+  const auto target = database_.transact([&](pqxx::work& tx) {
+    auto t = resolve(tx, token, now_sql);
+    if (!t) return t;
+    tx.exec_params(
+        "UPDATE memberships SET delivery = 'none', updated_at = $3 WHERE member_id = $1 AND community_id = $2 "
+        "AND delivery <> 'none'",
+        t->member_id, t->community_id, now_sql);
+    tx.exec_params(
+        "UPDATE notifications SET state = 'cancelled', last_error = 'unsubscribed' WHERE member_id = $1 "
+        "AND community_id = $2 AND channel = 'email' AND state = 'pending'",
+        t->member_id, t->community_id);
+    return t;
+  });
+  if (!target) return not_valid(res);
+  page(res, 200, "Unsubscribed",
+       "<p>You will no longer receive email from <strong>" + html_escape(target->community_name) + "</strong>.</p>");
+}
+
+void UnsubscribeService::install(httplib::Server& server, HttpMetrics& metrics) {
+  static const char* kPattern = R"(/u/([A-Za-z0-9._-]{8,200}))";
+  auto timed = [&metrics](std::string route, auto body) {
+    return [&metrics, route = std::move(route), body](const httplib::Request& req, httplib::Response& res) {
+      const auto started = std::chrono::steady_clock::now();
+      try {
+        body(req, res);
+      } catch (const std::exception&) {
+        page(res, 503, "Try again shortly", "<p>The service cannot reach its database right now. Try again in a minute.</p>");
+        res.set_header("Retry-After", "30");
+      }
+      metrics.record(route, res.status, std::chrono::steady_clock::now() - started);
+    };
+  };
+  server.Get(kPattern, timed("/u/{token}", [this](const httplib::Request& req, httplib::Response& res) {
+               show(req.matches[1], res);
+             }));
+  server.Post(kPattern, timed("/u/{token}", [this](const httplib::Request& req, httplib::Response& res) {
+                unsubscribe(req.matches[1], res);
+              }));
+}
+
+}  // namespace convene::daemon

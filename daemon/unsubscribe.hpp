@@ -1,0 +1,32 @@
+#pragma once
+// One-click unsubscribe (RFC 8058), linked from every community email: POST /u/{token} ends
+// email from that community for that member (no cookie, no login: the signed token is the
+// authority); GET /u/{token} shows a confirmation page whose button makes that POST, so a
+// link scanner that follows the URL changes nothing.
+#include "calendar/clock.hpp"
+#include "daemon/metrics.hpp"
+#include "store/database.hpp"
+
+#include <httplib.h>
+
+#include <string>
+
+namespace convene::daemon {
+
+class UnsubscribeService {
+ public:
+  UnsubscribeService(store::Database& database, const calendar::Clock& clock) : database_(database), clock_(clock) {}
+  void install(httplib::Server& server, HttpMetrics& metrics);
+
+ private:
+  void show(const std::string& token, httplib::Response& res);
+  void unsubscribe(const std::string& token, httplib::Response& res);
+
+  store::Database& database_;
+  const calendar::Clock& clock_;
+};
+
+// Text made safe for HTML element content and quoted attribute values.
+std::string html_escape(std::string_view text);
+
+}  // namespace convene::daemon

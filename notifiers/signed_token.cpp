@@ -1,0 +1,72 @@
+#include "notifiers/signed_token.hpp"
+
+#include <charconv>
+#include <stdexcept>
+
+#include "notifiers/base64.hpp"
+#include "notifiers/crypto.hpp"
+
+namespace convene::notifiers {
+namespace {
+
+constexpr std::string_view kVersion = "u1";
+constexpr std::size_t kMinKeyBytes = 32, kMaxTokenBytes = 200, kMacBytes = 32;
+
+std::string_view purpose_name(TokenPurpose purpose) {
+  switch (purpose) {
+    case TokenPurpose::unsubscribe: return "unsubscribe";
+    case TokenPurpose::preferences: return "preferences";
+  }
+  throw std::invalid_argument("unknown token purpose");
+}
+
+std::string mac(std::string_view key, TokenPurpose purpose, std::string_view payload) {
+  // The purpose is in the signed text, so a token of one purpose is no token of another.
+  std::string message = "convene-token/" + std::string(kVersion) + "/" + std::string(purpose_name(purpose)) + "/";
+  message.append(payload);
+  return hmac_sha256(key, message);
+}
+
+void check_key(std::string_view key) {
+  if (key.size() < kMinKeyBytes) throw std::invalid_argument("a token key must be at least 32 bytes");
+}
+
+// A canonical decimal: digits only, no leading zero (except "0"), no sign, fits int64.
+std::optional<std::int64_t> decimal(std::string_view s) {
+  if (s.empty() || s.size() > 19 || (s.size() > 1 && s.front() == '0')) return std::nullopt;
+  std::int64_t n = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || end != s.data() + s.size() || n < 0) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+std::string make_token(std::string_view key, TokenPurpose purpose, std::int64_t member_id, std::int64_t community_id) {
+  check_key(key);
+  if (member_id <= 0 || community_id < 0) throw std::invalid_argument("a token names a member (> 0) and a community (>= 0)");
+  const std::string payload = std::to_string(member_id) + "." + std::to_string(community_id);
+  return std::string(kVersion) + "." + base64url_encode(payload) + "." + base64url_encode(mac(key, purpose, payload));
+}
+
+std::optional<TokenClaims> verify_token(std::string_view key, TokenPurpose purpose, std::string_view token) {
+  check_key(key);
+  if (token.size() > kMaxTokenBytes || !token.starts_with(kVersion) || token.substr(kVersion.size(), 1) != ".")
+    return std::nullopt;
+  const std::string_view rest = token.substr(kVersion.size() + 1);
+  const std::size_t dot = rest.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  const auto payload = base64url_decode(rest.substr(0, dot));
+  const auto given_mac = base64url_decode(rest.substr(dot + 1));
+  if (!payload || !given_mac || given_mac->size() != kMacBytes) return std::nullopt;
+  if (!constant_time_equal(*given_mac, mac(key, purpose, *payload))) return std::nullopt;
+  // Only a payload this code signed gets here; parse it strictly all the same.
+  const std::size_t separator = payload->find('.');
+  if (separator == std::string::npos) return std::nullopt;
+  const auto member = decimal(std::string_view(*payload).substr(0, separator));
+  const auto community = decimal(std::string_view(*payload).substr(separator + 1));
+  if (!member || !community || *member == 0) return std::nullopt;
+  return TokenClaims{*member, *community};
+}
+
+}  // namespace convene::notifiers

@@ -1,0 +1,35 @@
+#pragma once
+// Signed, URL-safe tokens for links in emails: the one-click unsubscribe (RFC 8058) and the
+// preferences page (DESIGN §4). A token binds a purpose, a member and a community under an
+// HMAC-SHA256 with the server's key, so it cannot be forged, changed to name another member or
+// community, or used for the other purpose. Nothing is stored: the key (server_secrets) is the
+// only state, and replacing it revokes every token. Pure.
+//
+// Form: "u1.<base64url(payload)>.<base64url(mac)>", payload "<member>.<community>" in decimal,
+// mac = HMAC-SHA256(key, "convene-token/u1/<purpose>/" + payload).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace convene::notifiers {
+
+enum class TokenPurpose { unsubscribe, preferences };
+
+struct TokenClaims {
+  std::int64_t member_id = 0;     // > 0
+  std::int64_t community_id = 0;  // >= 0; 0 when the token is not about one community
+
+  friend bool operator==(const TokenClaims&, const TokenClaims&) = default;
+};
+
+// The key must be at least 32 bytes (std::invalid_argument otherwise), as are the members of
+// server_secrets; member_id must be > 0 and community_id >= 0 (std::invalid_argument).
+std::string make_token(std::string_view key, TokenPurpose purpose, std::int64_t member_id, std::int64_t community_id);
+
+// The claims of a genuine token of that purpose; nullopt for anything else: another purpose,
+// another key, a changed character, a token longer than 200 bytes, malformed input. The MAC
+// is compared in constant time.
+std::optional<TokenClaims> verify_token(std::string_view key, TokenPurpose purpose, std::string_view token);
+
+}  // namespace convene::notifiers

@@ -1,0 +1,21 @@
+#include "store/server_secrets.hpp"
+
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
+namespace convene::store {
+
+std::string server_secret(pqxx::work& tx, const std::string& name, const std::string& now_sql) {
+  unsigned char fresh[32];
+  if (RAND_bytes(fresh, sizeof fresh) != 1) throw std::runtime_error("no random bytes for a server secret");
+  const pqxx::binarystring candidate(fresh, sizeof fresh);
+  // Two instances racing: the first insert wins and both read its key.
+  tx.exec_params("INSERT INTO server_secrets (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING", name,
+                 candidate, now_sql);
+  const auto rows = tx.exec_params("SELECT secret FROM server_secrets WHERE name = $1", name);
+  const pqxx::binarystring stored(rows[0][0]);
+  return stored.str();
+}
+
+}  // namespace convene::store

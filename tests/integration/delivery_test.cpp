@@ -1,0 +1,317 @@
+// The delivery worker end to end on one machine: notifications in a real PostgreSQL, a real
+// SMTP server (tests/support/fake_smtp_server) and real HTTP receivers on loopback, libcurl on
+// the worker's event loop. Backoff is shortened so retries happen within the test.
+#include "jobs/delivery.hpp"
+#include "jobs/engine.hpp"
+#include "notifiers/address_policy.hpp"
+#include "notifiers/curl_multi.hpp"
+#include "notifiers/smtp_transport.hpp"
+#include "notifiers/webhook_signature.hpp"
+#include "notifiers/webhook_transport.hpp"
+#include "support/fake_smtp_server.hpp"
+#include "support/process.hpp"
+#include "support/test_database.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <httplib.h>
+#include <pqxx/pqxx>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <future>
+#include <thread>
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using convene::testing::FakeSmtpServer;
+
+namespace {
+
+// A worker with its own loop thread, pool, libcurl and transports, as the daemon wires them.
+class Worker {
+ public:
+  Worker(const std::string& url, const std::string& smtp_url, const std::string& allowlist = "127.0.0.0/8")
+      : database_(convene::store::PoolOptions{.conninfo = url, .max_size = 3}),
+        templates_(convene::notifiers::Templates::load(CONVENE_TEMPLATES_DIR)),
+        curl_(io_.get_executor()) {
+    convene::notifiers::SmtpSettings smtp;
+    smtp.url = smtp_url;
+    smtp.timeout = 5s;
+    email_ = convene::notifiers::make_smtp_transport(curl_, smtp);
+    convene::notifiers::WebhookSettings hooks;
+    hooks.timeout = 2s;
+    hooks.allowed = [list = convene::notifiers::parse_cidr_list(allowlist)](const sockaddr* a) {
+      return !convene::notifiers::is_forbidden_destination(a, list);
+    };
+    webhooks_ = convene::notifiers::make_webhook_transport(curl_, hooks);
+    convene::jobs::DeliveryOptions options;
+    options.owner = convene::jobs::default_owner();
+    options.poll_interval = 100ms;
+    options.retry_backoff = convene::store::Backoff{20ms, 80ms};
+    options.max_attempts = 4;
+    options.public_url = "https://convene.example.org";
+    options.mail_from = "convene@example.org";
+    options.domain = "convene.example.org";
+    worker_.emplace(io_.get_executor(), database_, clock_, options, templates_, *email_, *webhooks_);
+    asio::co_spawn(io_, worker_->run(), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~Worker() {
+    std::promise<void> stopped;
+    asio::co_spawn(io_, worker_->stop(5s), [&stopped](std::exception_ptr) { stopped.set_value(); });
+    stopped.get_future().wait();
+    io_.stop();
+    thread_.join();
+  }
+
+ private:
+  asio::io_context io_{1};
+  convene::calendar::SystemClock clock_;
+  convene::store::Database database_;
+  convene::notifiers::Templates templates_;
+  convene::notifiers::CurlMulti curl_;
+  std::unique_ptr<convene::notifiers::EmailTransport> email_;
+  std::unique_ptr<convene::notifiers::WebhookTransport> webhooks_;
+  std::optional<convene::jobs::DeliveryWorker> worker_;
+  std::thread thread_;
+};
+
+// An HTTP receiver on 127.0.0.1 that answers from a script of statuses, then 200.
+class Receiver {
+ public:
+  explicit Receiver(std::vector<int> statuses = {}, std::chrono::milliseconds delay = 0ms)
+      : statuses_(std::move(statuses)), delay_(delay) {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      if (delay_ > 0ms) std::this_thread::sleep_for(delay_);
+      std::lock_guard lock(mutex_);
+      requests_.push_back(req);
+      const int status = next_ < statuses_.size() ? statuses_[next_++] : 200;
+      res.status = status;
+      res.set_content("ok", "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~Receiver() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  std::vector<httplib::Request> requests() const {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  httplib::Server server_;
+  std::vector<int> statuses_;
+  std::size_t next_ = 0;
+  std::chrono::milliseconds delay_;
+  mutable std::mutex mutex_;
+  std::vector<httplib::Request> requests_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+class Delivery : public convene::testing::MigratedDatabaseTest {
+ protected:
+  void SetUp() override {
+    MigratedDatabaseTest::SetUp();
+    community = scalar(
+        "INSERT INTO communities (slug, name, time_zone, created_at, updated_at) "
+        "VALUES ('data-science', 'Data Science', 'Europe/London', now(), now()) RETURNING id");
+    member = scalar(
+        "INSERT INTO members (email, name, time_zone, created_at, updated_at) "
+        "VALUES ('ada@example.org', 'Ada Lovelace', 'Europe/London', now(), now()) RETURNING id");
+  }
+
+  pqxx::result sql(const std::string& statement) {
+    pqxx::connection c(db.url());
+    pqxx::work tx(c);
+    auto r = tx.exec(statement);
+    tx.commit();
+    return r;
+  }
+  long long scalar(const std::string& q) { return sql(q)[0][0].as<long long>(); }
+  std::string text(const std::string& q) { return sql(q)[0][0].as<std::string>(); }
+
+  // A realtime topic email for Ada, as fan-out makes it.
+  std::string email_notification(const std::string& title = "What are you reading?") {
+    pqxx::connection c(db.url());
+    pqxx::work tx(c);
+    const auto id = tx.exec_params(
+                          "INSERT INTO notifications (dedupe_key, member_id, community_id, channel, kind, recipient, payload, "
+                          "due_at, created_at) VALUES ($1, $2, $3, 'email', 'topic.posted', 'ada@example.org', $4::jsonb, now(), now()) "
+                          "RETURNING id",
+                          "test:" + std::to_string(++serial), member, community,
+                          R"({"topic_id": 1, "title": )" + json_string(title) +
+                              R"(, "body": "Share it.", "url": "https://example.org/t/1", "community": "data-science",
+                                 "community_name": "Data Science", "member_name": "Ada Lovelace", "posted_at": "2026-11-28T12:00:00Z"})")[0][0]
+                        .as<std::string>();
+    tx.commit();
+    return id;
+  }
+  static std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (c == '\r') { out += "\\r"; continue; }
+      if (c == '\n') { out += "\\n"; continue; }
+      out += c;
+    }
+    return out + "\"";
+  }
+  std::int64_t endpoint(const std::string& url, const std::string& secret) {
+    return scalar("INSERT INTO webhook_endpoints (member_id, url, secret, created_at, updated_at) VALUES (" +
+                  std::to_string(member) + ", '" + url + "', '" + secret + "', now(), now()) RETURNING id");
+  }
+  std::string webhook_notification(std::int64_t endpoint_id) {
+    return text("INSERT INTO notifications (dedupe_key, member_id, community_id, channel, kind, recipient, payload, due_at, "
+                "created_at, endpoint_id) VALUES ('hook:" + std::to_string(++serial) + "', " + std::to_string(member) + ", " +
+                std::to_string(community) + ", 'webhook', 'topic.posted', 'x', '{\"title\": \"T\"}', now(), now(), " +
+                std::to_string(endpoint_id) + ") RETURNING id");
+  }
+  bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
+    return convene::testing::wait_until(condition, timeout);
+  }
+  std::string state(const std::string& id) { return text("SELECT state FROM notifications WHERE id = '" + id + "'"); }
+
+  std::int64_t community = 0, member = 0;
+  int serial = 0;
+};
+
+// Python's email package with policy.strict (tests/unit/mime_strict.py): exit 0 = no defect.
+int strict_parse_status(const std::string& message) {
+  const std::string path = ::testing::TempDir() + "delivered.eml";
+  std::ofstream(path, std::ios::binary) << message;
+  const std::string command = "/usr/bin/python3 '" + std::string(CONVENE_SOURCE_DIR) + "/tests/unit/mime_strict.py' '" + path +
+                              "' > /dev/null";
+  return std::system(command.c_str());
+}
+
+}  // namespace
+
+TEST_F(Delivery, AnEmailArrivesWithItsIdAndParsesStrictly) {
+  FakeSmtpServer smtp;
+  const auto id = email_notification();
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(smtp.wait_for_messages(1, 30s));
+  ASSERT_TRUE(eventually([&] { return state(id) == "sent"; }));
+  const auto message = smtp.messages().at(0);
+  EXPECT_EQ(message.recipients, std::vector<std::string>{"ada@example.org"});
+  EXPECT_NE(message.data.find("Message-ID: <" + id + "@convene.example.org>"), std::string::npos);
+  EXPECT_NE(message.data.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), std::string::npos);
+  EXPECT_EQ(strict_parse_status(message.data + "\r\n"), 0) << message.data;
+  EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'sent'"), 1);
+}
+
+TEST_F(Delivery, ACrLfInATitleCannotAddAHeader) {
+  FakeSmtpServer smtp;
+  email_notification("Hello\r\nBcc: victim@example.org");
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(smtp.wait_for_messages(1, 30s));
+  const auto data = smtp.messages().at(0).data;
+  const auto headers = data.substr(0, data.find("\r\n\r\n"));
+  EXPECT_EQ(headers.find("\r\nBcc:"), std::string::npos) << headers;
+  EXPECT_EQ(smtp.messages().at(0).recipients.size(), 1u);
+}
+
+TEST_F(Delivery, A451IsRetriedAndTheMessageArrivesOnce) {
+  FakeSmtpServer smtp;
+  smtp.fail_next("RCPT", 451, "4.7.1 try again later");
+  const auto id = email_notification();
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(eventually([&] { return state(id) == "sent"; }));
+  EXPECT_EQ(smtp.messages().size(), 1u);
+  EXPECT_EQ(scalar("SELECT attempts FROM notifications"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'transient' AND response_code = 451"), 1);
+}
+
+TEST_F(Delivery, A550IsPermanentAndNotRetried) {
+  FakeSmtpServer smtp;
+  smtp.fail_next("RCPT", 550, "5.1.1 no such user");
+  const auto id = email_notification();
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(eventually([&] { return state(id) == "dead"; }));
+  std::this_thread::sleep_for(300ms);  // a few polls: nothing more happens
+  EXPECT_EQ(scalar("SELECT attempts FROM notifications"), 1);
+  EXPECT_EQ(smtp.messages().size(), 0u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'permanent' AND response_code = 550"), 1);
+}
+
+TEST_F(Delivery, ServerDownThenUpDeliversEverythingOnce) {
+  FakeSmtpServer smtp;
+  smtp.stop_accepting();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(email_notification("Topic " + std::to_string(i)));
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'transient'") >= 5; }));
+  smtp.start_accepting();
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notifications WHERE state = 'sent'") == 5; }));
+  EXPECT_EQ(smtp.messages().size(), 5u) << "nothing twice";
+}
+
+TEST_F(Delivery, AWebhookIsSignedAndRetriedWithTheSameId) {
+  Receiver receiver({500, 500, 500});
+  const auto secret = convene::notifiers::generate_webhook_secret();
+  const auto id = webhook_notification(endpoint(receiver.url(), secret));
+  Worker worker(db.url(), "smtp://127.0.0.1:1");
+  ASSERT_TRUE(eventually([&] { return state(id) == "sent"; }));
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.get_header_value("webhook-id"), id);
+    const auto timestamp = std::stoll(r.get_header_value("webhook-timestamp"));
+    // An independent HMAC (Python's hmac module) checks the last signature.
+    EXPECT_TRUE(convene::notifiers::verify_signature(secret, id, timestamp, r.body, r.get_header_value("webhook-signature")));
+  }
+  const auto& last = requests.back();
+  const std::string path = ::testing::TempDir() + "hook-body.json";
+  std::ofstream(path, std::ios::binary) << last.body;
+  const std::string check =
+      "/usr/bin/python3 -c \"import base64,hashlib,hmac,sys; s=sys.argv[1]; k=base64.b64decode(s[6:]); "
+      "b=open(sys.argv[4],'rb').read(); m=(sys.argv[2]+'.'+sys.argv[3]+'.').encode()+b; "
+      "sig='v1,'+base64.b64encode(hmac.new(k,m,hashlib.sha256).digest()).decode(); "
+      "sys.exit(0 if sig in sys.argv[5].split(' ') else 1)\" '" + secret + "' '" + id + "' '" +
+      last.get_header_value("webhook-timestamp") + "' '" + path + "' '" + last.get_header_value("webhook-signature") + "'";
+  EXPECT_EQ(std::system(check.c_str()), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'transient' AND response_code = 500"), 3);
+}
+
+TEST_F(Delivery, A410DisablesTheEndpoint) {
+  Receiver receiver({410});
+  const auto endpoint_id = endpoint(receiver.url(), convene::notifiers::generate_webhook_secret());
+  const auto id = webhook_notification(endpoint_id);
+  Worker worker(db.url(), "smtp://127.0.0.1:1");
+  ASSERT_TRUE(eventually([&] { return state(id) == "dead"; }));
+  EXPECT_EQ(text("SELECT status FROM webhook_endpoints"), "disabled");
+  // Later notifications for it are dropped unsent.
+  const auto later = webhook_notification(endpoint_id);
+  ASSERT_TRUE(eventually([&] { return state(later) == "cancelled"; }));
+  EXPECT_EQ(receiver.requests().size(), 1u);
+}
+
+TEST_F(Delivery, AHangingReceiverDoesNotHoldUpAnother) {
+  Receiver slow({}, 3s), fast;
+  const auto slow_id = webhook_notification(endpoint(slow.url(), convene::notifiers::generate_webhook_secret()));
+  const auto fast_id = webhook_notification(endpoint(fast.url(), convene::notifiers::generate_webhook_secret()));
+  Worker worker(db.url(), "smtp://127.0.0.1:1");
+  ASSERT_TRUE(eventually([&] { return state(fast_id) == "sent"; }));
+  // The fast one finished while the slow one was still waiting for its 2 s timeout.
+  EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts a JOIN notifications n ON n.id = a.notification_id "
+                   "WHERE n.id = '" + slow_id + "'"), 0);
+}
+
+TEST_F(Delivery, AnEndpointOnLoopbackIsRefusedUnlessAllowlisted) {
+  Receiver receiver;
+  const auto id = webhook_notification(endpoint("http://localhost:" + receiver.url().substr(receiver.url().rfind(':') + 1),
+                                                convene::notifiers::generate_webhook_secret()));
+  Worker worker(db.url(), "smtp://127.0.0.1:1", /*allowlist=*/"");
+  ASSERT_TRUE(eventually([&] { return state(id) == "dead"; }));
+  EXPECT_TRUE(receiver.requests().empty());
+  EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'permanent'"), 1);
+}

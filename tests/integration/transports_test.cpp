@@ -1,0 +1,814 @@
+// The delivery transports against real servers on loopback: a fake ESMTP server
+// (tests/support/fake_smtp_server) and cpp-httplib receivers. No database involved.
+#include "notifiers/curl_multi.hpp"
+#include "notifiers/file_transport.hpp"
+#include "notifiers/smtp_transport.hpp"
+#include "notifiers/webhook_transport.hpp"
+#include "support/fake_smtp_server.hpp"
+#include "support/process.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <httplib.h>
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using namespace convene;
+using namespace std::chrono_literals;
+using notifiers::OutgoingEmail;
+using notifiers::OutgoingWebhook;
+using notifiers::SendResult;
+using convene::testing::FakeSmtpServer;
+namespace asio = boost::asio;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const char* kind_name(SendResult::Kind kind) {
+  switch (kind) {
+    case SendResult::Kind::sent: return "sent";
+    case SendResult::Kind::transient: return "transient";
+    case SendResult::Kind::permanent: return "permanent";
+  }
+  return "?";
+}
+
+std::string describe(const SendResult& r) {
+  std::ostringstream out;
+  out << kind_name(r.kind) << " " << r.code << " '" << r.detail << "'";
+  if (r.retry_after) out << " retry_after=" << r.retry_after->count();
+  if (r.endpoint_gone) out << " gone";
+  return out.str();
+}
+
+// A loop driven by the test's own thread, with a CurlMulti on it.
+class TransportLoopTest : public ::testing::Test {
+ protected:
+  TransportLoopTest() : work_(loop.get_executor()) {}
+
+  template <class Predicate>
+  bool run_until(Predicate done, std::chrono::milliseconds timeout = 30s) {
+    const auto deadline = Clock::now() + timeout;
+    while (!done()) {
+      if (Clock::now() > deadline) return false;
+      loop.run_one_for(20ms);
+    }
+    return true;
+  }
+
+  // Runs the loop until `results` has `count` entries.
+  bool wait_results(const std::vector<std::optional<SendResult>>& results, std::chrono::milliseconds timeout = 30s) {
+    return run_until(
+        [&] { return std::all_of(results.begin(), results.end(), [](const auto& r) { return r.has_value(); }); },
+        timeout);
+  }
+
+  asio::io_context loop;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  const std::thread::id loop_thread = std::this_thread::get_id();
+};
+
+// ---------------------------------------------------------------- SMTP
+
+OutgoingEmail email(int i, const std::string& body = "Hello.\r\n") {
+  OutgoingEmail e;
+  e.id = "n" + std::to_string(i);
+  e.envelope_from = "bounces@convene.test";
+  e.recipient = "member" + std::to_string(i) + "@example.test";
+  e.message = "From: Convene <noreply@convene.test>\r\nTo: member" + std::to_string(i) +
+              "@example.test\r\nSubject: Test " + std::to_string(i) + "\r\nMessage-ID: <n" + std::to_string(i) +
+              "@convene.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body;
+  return e;
+}
+
+class SmtpTransportTest : public TransportLoopTest {
+ protected:
+  notifiers::SmtpSettings settings() const {
+    notifiers::SmtpSettings s;
+    s.url = server.url();
+    s.connect_timeout = 2s;
+    s.timeout = 10s;
+    s.max_connections = 4;
+    return s;
+  }
+
+  // Sends one message and runs the loop until its result arrives.
+  SendResult send_one(notifiers::EmailTransport& transport, OutgoingEmail e) {
+    std::optional<SendResult> result;
+    transport.send(std::move(e), [&](SendResult r) { result = std::move(r); });
+    EXPECT_TRUE(run_until([&] { return result.has_value(); }));
+    return result.value_or(SendResult{});
+  }
+
+  FakeSmtpServer server;
+};
+
+TEST_F(SmtpTransportTest, ManyMessagesArriveIntactOverFewReusedConnections) {
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), settings());
+  constexpr int count = 24;
+  std::vector<OutgoingEmail> sent;
+  std::vector<std::optional<SendResult>> results(count);
+  for (int i = 0; i < count; ++i) {
+    // Lines a naive transport would break: a lone dot, leading dots, UTF-8, a long line.
+    auto e = email(i, "Hi " + std::to_string(i) + ",\r\n.\r\n..two dots\r\n.leading\r\nGrüße — ☃\r\n" +
+                          std::string(900, 'x') + "\r\n");
+    sent.push_back(e);
+    transport->send(std::move(e), [&, i](SendResult r) {
+      EXPECT_EQ(std::this_thread::get_id(), loop_thread);
+      results[i] = std::move(r);
+    });
+  }
+  EXPECT_EQ(transport->in_flight(), static_cast<std::size_t>(count));
+  ASSERT_TRUE(wait_results(results));
+  EXPECT_EQ(transport->in_flight(), 0u);
+
+  for (int i = 0; i < count; ++i) {
+    EXPECT_EQ(results[i]->kind, SendResult::Kind::sent) << describe(*results[i]);
+    EXPECT_EQ(results[i]->code, 250) << describe(*results[i]);
+  }
+  auto received = server.messages();
+  ASSERT_EQ(received.size(), static_cast<std::size_t>(count));
+  std::map<std::string, FakeSmtpServer::Message> by_recipient;
+  for (auto& m : received) {
+    ASSERT_EQ(m.recipients.size(), 1u);
+    by_recipient[m.recipients[0]] = m;
+  }
+  for (const auto& e : sent) {
+    ASSERT_TRUE(by_recipient.contains(e.recipient)) << e.recipient;
+    EXPECT_EQ(by_recipient[e.recipient].data, e.message);
+    EXPECT_EQ(by_recipient[e.recipient].mail_from, e.envelope_from);
+  }
+  EXPECT_LE(server.connections(), 4u) << "connections are reused, at most max_connections at once";
+
+  // A second wave, one at a time, rides the connections already open.
+  const auto before = server.connections();
+  for (int i = 100; i < 110; ++i) EXPECT_TRUE(send_one(*transport, email(i)).ok());
+  EXPECT_EQ(server.connections(), before);
+}
+
+TEST_F(SmtpTransportTest, A451IsTransientWithItsCode) {
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), settings());
+  server.fail_next("RCPT", 451, "4.3.0 Try again later");
+  auto r = send_one(*transport, email(1));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 451);
+  EXPECT_NE(r.detail.find("Try again later"), std::string::npos) << r.detail;
+  EXPECT_TRUE(server.messages().empty());
+
+  EXPECT_TRUE(send_one(*transport, email(2)).ok()) << "the next message goes through";
+  EXPECT_EQ(server.messages().size(), 1u);
+}
+
+TEST_F(SmtpTransportTest, A550IsPermanent) {
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), settings());
+  server.fail_next("RCPT", 550, "5.1.1 No such user here");
+  auto r = send_one(*transport, email(1));
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  EXPECT_EQ(r.code, 550);
+  EXPECT_NE(r.detail.find("No such user"), std::string::npos) << r.detail;
+
+  server.fail_next("END", 554, "5.6.0 Message rejected");
+  r = send_one(*transport, email(2));
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  EXPECT_EQ(r.code, 554);
+
+  server.fail_next("MAIL", 452, "4.3.1 Insufficient system storage");
+  r = send_one(*transport, email(3));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 452);
+  EXPECT_TRUE(server.messages().empty());
+}
+
+TEST_F(SmtpTransportTest, RefusalsOfTheSessionAreTransientEvenWith5xx) {
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), settings());
+  server.fail_next("CONNECT", 554, "5.3.2 Not accepting mail now");
+  auto r = send_one(*transport, email(1));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 554);
+
+  server.fail_next("CONNECT", 421, "4.3.2 Too busy");
+  r = send_one(*transport, email(2));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 421);
+  EXPECT_TRUE(send_one(*transport, email(3)).ok());
+}
+
+TEST_F(SmtpTransportTest, ServerDownIsTransientThenUpIsSent) {
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), settings());
+  EXPECT_TRUE(send_one(*transport, email(1)).ok());  // leaves a cached connection behind
+
+  server.stop_accepting();
+  auto r = send_one(*transport, email(2));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 0);
+  r = send_one(*transport, email(3));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+
+  server.start_accepting();
+  r = send_one(*transport, email(4));
+  EXPECT_TRUE(r.ok()) << describe(r);
+  auto received = server.messages();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[1].recipients, std::vector<std::string>{"member4@example.test"});
+}
+
+TEST_F(SmtpTransportTest, ADroppedConnectionIsTransient) {
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), settings());
+  server.drop_next("DATA");
+  auto r = send_one(*transport, email(1));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 0);
+  server.drop_next("END");  // the message went out, the reply never came: transient (a duplicate is harmless)
+  r = send_one(*transport, email(2));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  r = send_one(*transport, email(3));
+  EXPECT_TRUE(r.ok()) << describe(r);
+}
+
+TEST_F(SmtpTransportTest, AHangingRelayNeverStallsTheCallersLoop) {
+  auto s = settings();
+  s.timeout = 1500ms;
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), s);
+  server.hang_next("END");  // libcurl waits for this reply blocking: on the transport's own thread
+  asio::steady_timer tick(loop);
+  Clock::duration longest_gap{};
+  auto last = Clock::now();
+  std::function<void()> arm = [&] {
+    tick.expires_after(10ms);
+    tick.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      longest_gap = std::max(longest_gap, Clock::now() - last);
+      last = Clock::now();
+      arm();
+    });
+  };
+  arm();
+  const auto started = Clock::now();
+  auto r = send_one(*transport, email(1));
+  const auto took = Clock::now() - started;
+  tick.cancel();
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_NE(r.detail.find("imeout"), std::string::npos) << r.detail;
+  EXPECT_GE(took, 1400ms);
+  EXPECT_LT(longest_gap * 5, took) << "the loop kept running while the relay hung";
+
+  // The hung connection is not reused for the next message.
+  r = send_one(*transport, email(2));
+  EXPECT_TRUE(r.ok()) << describe(r);
+}
+
+TEST_F(SmtpTransportTest, RequiredTlsWithoutStartTlsSendsNothing) {
+  auto s = settings();
+  s.require_tls = true;
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), s);
+  auto r = send_one(*transport, email(1));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_TRUE(server.messages().empty());
+}
+
+TEST_F(SmtpTransportTest, AnEnvelopeAddressWithCrLfIsRefusedWithoutAConnection) {
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), settings());
+  auto e = email(1);
+  e.recipient = "a@example.test>\r\nRCPT TO:<b@example.test";
+  auto r = send_one(*transport, e);
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  EXPECT_EQ(server.connections(), 0u);
+  EXPECT_THROW(notifiers::make_smtp_transport(loop.get_executor(), {.url = "http://relay.test"}), std::invalid_argument);
+}
+
+class SmtpAuthTest : public TransportLoopTest {
+ protected:
+  SendResult send_one(notifiers::EmailTransport& transport, OutgoingEmail e) {
+    std::optional<SendResult> result;
+    transport.send(std::move(e), [&](SendResult r) { result = std::move(r); });
+    EXPECT_TRUE(run_until([&] { return result.has_value(); }));
+    return result.value_or(SendResult{});
+  }
+  FakeSmtpServer server{{.user = "mailer", .password = "s3cret-pw"}};
+};
+
+TEST_F(SmtpAuthTest, AuthenticatesAndAWrongPasswordIsTransientAndNotReported) {
+  notifiers::SmtpSettings s{.url = server.url(), .user = "mailer", .password = "s3cret-pw"};
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), s);
+  auto r = send_one(*transport, email(1));
+  ASSERT_TRUE(r.ok()) << describe(r);
+  ASSERT_EQ(server.messages().size(), 1u);
+  EXPECT_EQ(server.messages()[0].user, "mailer");
+
+  s.password = "wrong-pw-42";
+  auto wrong = notifiers::make_smtp_transport(loop.get_executor(), s);
+  r = send_one(*wrong, email(2));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 535);
+  EXPECT_EQ(r.detail.find("wrong-pw-42"), std::string::npos) << r.detail;
+
+  s.user.clear();
+  auto anonymous = notifiers::make_smtp_transport(loop.get_executor(), s);
+  r = send_one(*anonymous, email(3));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 530);
+  EXPECT_EQ(server.messages().size(), 1u);
+}
+
+// ---------------------------------------------------------------- file transport
+
+using FileTransportTest = TransportLoopTest;
+
+TEST_F(FileTransportTest, WritesIdEmlAtomicallyAndOverwrites) {
+  const auto state = std::filesystem::temp_directory_path() / ("convene-mail-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(state);
+  asio::thread_pool blocking(1);
+  auto transport = notifiers::make_file_transport(state, loop.get_executor(), blocking.get_executor());
+
+  auto send = [&](OutgoingEmail e) {
+    std::optional<SendResult> result;
+    transport->send(std::move(e), [&](SendResult r) {
+      EXPECT_EQ(std::this_thread::get_id(), loop_thread);
+      result = std::move(r);
+    });
+    EXPECT_TRUE(run_until([&] { return result.has_value(); }));
+    return result.value_or(SendResult{});
+  };
+  auto read = [](const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+
+  auto first = email(7);
+  auto r = send(first);
+  ASSERT_TRUE(r.ok()) << describe(r);
+  const auto file = state / "mail" / "n7.eml";
+  EXPECT_EQ(r.detail, file.string());
+  EXPECT_EQ(read(file), first.message);
+  struct stat before{};
+  ASSERT_EQ(::stat(file.c_str(), &before), 0);
+
+  auto again = email(7, "A second attempt, same id.\r\n");
+  ASSERT_TRUE(send(again).ok());
+  EXPECT_EQ(read(file), again.message);
+  struct stat after{};
+  ASSERT_EQ(::stat(file.c_str(), &after), 0);
+  EXPECT_NE(before.st_ino, after.st_ino) << "replaced by a rename, not rewritten in place";
+
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(state / "mail")) names.push_back(entry.path().filename());
+  EXPECT_EQ(names, std::vector<std::string>{"n7.eml"}) << "no temporary files left";
+
+  auto hostile = email(8);
+  hostile.id = "../escape";
+  r = send(hostile);
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  EXPECT_FALSE(std::filesystem::exists(state / "escape.eml"));
+
+  blocking.join();
+  std::filesystem::remove_all(state);
+}
+
+// ---------------------------------------------------------------- webhooks
+
+// A certificate for 127.0.0.1 and localhost, made with the openssl command in a fresh directory.
+struct TlsFiles {
+  std::string cert, key;
+};
+TlsFiles make_certificate(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  TlsFiles files{(dir / "cert.pem").string(), (dir / "key.pem").string()};
+  const auto made = convene::testing::run_command(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext",
+       "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", files.key, "-out", files.cert});
+  EXPECT_EQ(made.exit_code, 0) << made.output;
+  return files;
+}
+
+// A cpp-httplib receiver on 127.0.0.1 (HTTPS with `tls`), as the project's other tests run them.
+class Receiver {
+ public:
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  explicit Receiver(Handler handler, std::size_t threads = 8, std::optional<TlsFiles> tls = std::nullopt)
+      : server_(tls ? std::make_unique<httplib::SSLServer>(tls->cert.c_str(), tls->key.c_str())
+                    : std::make_unique<httplib::Server>()),
+        scheme_(tls ? "https" : "http") {
+    server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server_->set_keep_alive_max_count(10'000);
+    server_->set_keep_alive_timeout(1);  // stop() waits for idle kept-alive connections
+    server_->Post(R"(/.*)", [this, handler](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(mutex_);
+        ++hits_;
+        ports_.insert(req.remote_port);
+        last_ = req;
+      }
+      handler(req, res);
+    });
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) std::this_thread::sleep_for(1ms);
+  }
+  ~Receiver() {
+    server_->stop();
+    thread_.join();
+  }
+  Receiver(const Receiver&) = delete;
+  Receiver& operator=(const Receiver&) = delete;
+
+  std::string url(const std::string& path = "/hook") const {
+    return scheme_ + "://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  int port() const { return port_; }
+  int hits() const {
+    std::lock_guard lock(mutex_);
+    return hits_;
+  }
+  std::size_t connections() const {  // distinct client ports seen
+    std::lock_guard lock(mutex_);
+    return ports_.size();
+  }
+  httplib::Request last() const {
+    std::lock_guard lock(mutex_);
+    return last_;
+  }
+
+ private:
+  std::unique_ptr<httplib::Server> server_;
+  std::string scheme_;
+  int port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  int hits_ = 0;
+  std::set<int> ports_;
+  httplib::Request last_;
+};
+
+bool is_loopback(const sockaddr* address) {
+  if (address->sa_family == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(address)->sin_addr.s_addr) >> 24) == 127;
+  if (address->sa_family == AF_INET6) {
+    const auto* a6 = reinterpret_cast<const sockaddr_in6*>(address);
+    return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) || IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr);
+  }
+  return false;
+}
+
+std::string http_date(std::time_t when) {
+  char text[64];
+  std::tm tm{};
+  gmtime_r(&when, &tm);
+  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return text;
+}
+
+OutgoingWebhook webhook(const std::string& url, int i = 1) {
+  OutgoingWebhook w;
+  w.id = "msg_" + std::to_string(i);
+  w.url = url;
+  w.body = R"({"type":"meeting.scheduled","data":{"n":)" + std::to_string(i) + "}}";
+  w.headers = {{"webhook-id", w.id}, {"webhook-timestamp", "1790000000"}, {"webhook-signature", "v1,abc="}};
+  return w;
+}
+
+class WebhookTransportTest : public TransportLoopTest {
+ protected:
+  notifiers::WebhookSettings settings() const {
+    notifiers::WebhookSettings s;
+    s.allowed = [](const sockaddr*) { return true; };
+    s.connect_timeout = 2s;
+    s.timeout = 10s;
+    return s;
+  }
+  SendResult post_one(notifiers::WebhookTransport& transport, OutgoingWebhook w) {
+    std::optional<SendResult> result;
+    transport.post(std::move(w), [&](SendResult r) {
+      EXPECT_EQ(std::this_thread::get_id(), loop_thread);
+      result = std::move(r);
+    });
+    EXPECT_TRUE(run_until([&] { return result.has_value(); }));
+    return result.value_or(SendResult{});
+  }
+
+  notifiers::CurlMulti multi{loop.get_executor()};
+};
+
+TEST_F(WebhookTransportTest, A2xxIsSentWithBodyAndHeadersIntact) {
+  Receiver receiver([](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  auto transport = notifiers::make_webhook_transport(multi, settings());
+  auto w = webhook(receiver.url(), 5);
+  auto r = post_one(*transport, w);
+  EXPECT_EQ(r.kind, SendResult::Kind::sent) << describe(r);
+  EXPECT_EQ(r.code, 204);
+  auto req = receiver.last();
+  EXPECT_EQ(req.method, "POST");
+  EXPECT_EQ(req.path, "/hook");
+  EXPECT_EQ(req.body, w.body);
+  EXPECT_EQ(req.get_header_value("webhook-id"), "msg_5");
+  EXPECT_EQ(req.get_header_value("webhook-timestamp"), "1790000000");
+  EXPECT_EQ(req.get_header_value("webhook-signature"), "v1,abc=");
+  EXPECT_EQ(req.get_header_value("Content-Type"), "application/json");
+}
+
+TEST_F(WebhookTransportTest, HttpsIsVerified) {
+  const auto dir = std::filesystem::temp_directory_path() / ("convene-tls-" + std::to_string(::getpid()));
+  const TlsFiles tls = make_certificate(dir);
+  Receiver receiver([](const httplib::Request&, httplib::Response& res) { res.status = 200; }, 4, tls);
+
+  auto unverified = notifiers::make_webhook_transport(multi, settings());
+  auto r = post_one(*unverified, webhook(receiver.url()));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(receiver.hits(), 0) << "an unknown certificate authority is refused";
+
+  auto s = settings();
+  s.ca_file = tls.cert;
+  auto verified = notifiers::make_webhook_transport(multi, s);
+  r = post_one(*verified, webhook(receiver.url()));
+  EXPECT_TRUE(r.ok()) << describe(r);
+  EXPECT_EQ(receiver.hits(), 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(WebhookTransportTest, StatusesAreClassified) {
+  Receiver receiver([](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/500") {
+      res.status = 500;
+      res.set_content("database on fire", "text/plain");
+    } else if (req.path == "/410") {
+      res.status = 410;
+    } else if (req.path == "/429") {
+      res.status = 429;
+      res.set_header("Retry-After", "7");
+    } else if (req.path == "/503-date") {
+      res.status = 503;
+      res.set_header("Retry-After", http_date(std::time(nullptr) + 120));
+    } else if (req.path == "/408") {
+      res.status = 408;
+    } else if (req.path == "/400") {
+      res.status = 400;
+    } else {
+      res.status = 200;
+    }
+  });
+  auto transport = notifiers::make_webhook_transport(multi, settings());
+
+  auto r = post_one(*transport, webhook(receiver.url("/500")));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 500);
+  EXPECT_NE(r.detail.find("database on fire"), std::string::npos) << r.detail;
+  EXPECT_FALSE(r.retry_after);
+
+  r = post_one(*transport, webhook(receiver.url("/410")));
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  EXPECT_EQ(r.code, 410);
+  EXPECT_TRUE(r.endpoint_gone);
+
+  r = post_one(*transport, webhook(receiver.url("/429")));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 429);
+  ASSERT_TRUE(r.retry_after);
+  EXPECT_EQ(*r.retry_after, 7s);
+
+  r = post_one(*transport, webhook(receiver.url("/503-date")));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  ASSERT_TRUE(r.retry_after) << describe(r);
+  EXPECT_GE(*r.retry_after, 100s);
+  EXPECT_LE(*r.retry_after, 121s);
+
+  r = post_one(*transport, webhook(receiver.url("/408")));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+
+  r = post_one(*transport, webhook(receiver.url("/400")));
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  EXPECT_FALSE(r.endpoint_gone);
+
+  EXPECT_TRUE(post_one(*transport, webhook(receiver.url("/ok"))).ok());
+}
+
+TEST_F(WebhookTransportTest, ARedirectIsNotFollowedAndFails) {
+  std::atomic<int> elsewhere{0};
+  Receiver receiver([&](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/hook") {
+      res.status = 302;
+      res.set_header("Location", "/elsewhere");
+    } else {
+      ++elsewhere;
+      res.status = 200;
+    }
+  });
+  auto transport = notifiers::make_webhook_transport(multi, settings());
+  auto r = post_one(*transport, webhook(receiver.url()));
+  EXPECT_FALSE(r.ok()) << describe(r);
+  EXPECT_EQ(r.code, 302);
+  EXPECT_NE(r.detail.find("/elsewhere"), std::string::npos) << r.detail;
+  EXPECT_EQ(elsewhere.load(), 0);
+}
+
+TEST_F(WebhookTransportTest, AHangingReceiverDoesNotDelayAnother) {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool release = false;
+  Receiver hanging([&](const httplib::Request&, httplib::Response& res) {
+    std::unique_lock lock(mutex);
+    cv.wait_for(lock, 30s, [&] { return release; });
+    res.status = 200;
+  });
+  Receiver fast([](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+
+  auto s = settings();
+  s.timeout = 2s;
+  auto transport = notifiers::make_webhook_transport(multi, s);
+  const auto started = Clock::now();
+  std::optional<SendResult> slow_result;
+  Clock::duration slow_elapsed{};
+  transport->post(webhook(hanging.url()), [&](SendResult r) {
+    slow_elapsed = Clock::now() - started;
+    slow_result = std::move(r);
+  });
+  constexpr int count = 5;
+  std::vector<std::optional<SendResult>> fast_results(count);
+  std::vector<Clock::duration> fast_elapsed(count);
+  for (int i = 0; i < count; ++i)
+    transport->post(webhook(fast.url(), i), [&, i](SendResult r) {
+      fast_elapsed[i] = Clock::now() - started;
+      fast_results[i] = std::move(r);
+    });
+
+  ASSERT_TRUE(run_until([&] { return slow_result.has_value(); }));
+  ASSERT_TRUE(wait_results(fast_results));
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  cv.notify_all();
+
+  EXPECT_EQ(slow_result->kind, SendResult::Kind::transient) << describe(*slow_result);
+  EXPECT_EQ(slow_result->code, 0);
+  const auto slowest_fast = *std::max_element(fast_elapsed.begin(), fast_elapsed.end());
+  for (const auto& r : fast_results) EXPECT_TRUE(r->ok()) << describe(*r);
+  EXPECT_LT(slowest_fast * 4, slow_elapsed) << "the fast receiver finished well inside the hanging one's timeout";
+}
+
+TEST_F(WebhookTransportTest, TheResolvedAddressIsCheckedNotTheName) {
+  Receiver receiver([](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+  const std::string by_name = "http://localhost:" + std::to_string(receiver.port()) + "/hook";
+  const std::string mapped = "http://hooks.example.test:" + std::to_string(receiver.port()) + "/hook";
+
+  auto s = settings();
+  std::atomic<int> checked{0};
+  s.allowed = [&](const sockaddr* address) {
+    ++checked;
+    return !is_loopback(address);
+  };
+  s.resolve = {"hooks.example.test:" + std::to_string(receiver.port()) + ":127.0.0.1"};
+  auto guarded = notifiers::make_webhook_transport(multi, s);
+  auto r = post_one(*guarded, webhook(by_name));
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.detail.find("address not allowed"), std::string::npos) << r.detail;
+  r = post_one(*guarded, webhook(mapped));
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  EXPECT_NE(r.detail.find("127.0.0.1"), std::string::npos) << r.detail;
+  EXPECT_GE(checked.load(), 2);
+  EXPECT_EQ(receiver.hits(), 0);
+
+  s.allowed = [](const sockaddr* address) { return is_loopback(address); };  // an operator's allowlist
+  auto allowed = notifiers::make_webhook_transport(multi, s);
+  r = post_one(*allowed, webhook(by_name));
+  EXPECT_TRUE(r.ok()) << describe(r);
+  r = post_one(*allowed, webhook(mapped));
+  EXPECT_TRUE(r.ok()) << describe(r);
+  EXPECT_EQ(receiver.hits(), 2);
+
+  EXPECT_THROW(notifiers::make_webhook_transport(multi, {}), std::invalid_argument);
+}
+
+TEST_F(WebhookTransportTest, ThreeHundredInFlightOnOneThreadBoundedPerHost) {
+  std::mutex mutex;
+  int active = 0, peak = 0;
+  Receiver receiver(
+      [&](const httplib::Request&, httplib::Response& res) {
+        {
+          std::lock_guard lock(mutex);
+          peak = std::max(peak, ++active);
+        }
+        std::this_thread::sleep_for(5ms);
+        {
+          std::lock_guard lock(mutex);
+          --active;
+        }
+        res.status = 200;
+      },
+      24);
+  notifiers::CurlMulti bounded(loop.get_executor(), {.max_host_connections = 8});
+  auto transport = notifiers::make_webhook_transport(bounded, settings());
+  constexpr int count = 300;
+  std::vector<std::optional<SendResult>> results(count);
+  for (int i = 0; i < count; ++i)
+    transport->post(webhook(receiver.url(), i), [&, i](SendResult r) { results[i] = std::move(r); });
+  EXPECT_EQ(bounded.in_flight(), static_cast<std::size_t>(count));
+  EXPECT_EQ(transport->in_flight(), static_cast<std::size_t>(count));
+  ASSERT_TRUE(wait_results(results, 60s));
+  for (const auto& r : results) ASSERT_TRUE(r->ok()) << describe(*r);
+  EXPECT_EQ(receiver.hits(), count);
+  EXPECT_EQ(bounded.in_flight(), 0u);
+  EXPECT_GT(peak, 1) << "transfers ran concurrently";
+  EXPECT_LE(peak, 8) << "no more than max_host_connections at once";
+  EXPECT_LE(receiver.connections(), 16u) << "connections were reused";
+}
+
+TEST_F(WebhookTransportTest, ALargeResponseBodyIsCutWithoutBreakingAnything) {
+  const std::string huge(1 << 20, 'z');
+  Receiver receiver([&](const httplib::Request& req, httplib::Response& res) {
+    res.status = req.path == "/fail" ? 502 : 200;
+    res.set_content(huge, "text/plain");
+  });
+  auto s = settings();
+  s.max_response_bytes = 4096;
+  auto transport = notifiers::make_webhook_transport(multi, s);
+  auto r = post_one(*transport, webhook(receiver.url()));
+  EXPECT_TRUE(r.ok()) << describe(r);
+  EXPECT_LE(r.detail.size(), 500u);
+  r = post_one(*transport, webhook(receiver.url("/fail")));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_EQ(r.code, 502);
+  EXPECT_NE(r.detail.find("zzzz"), std::string::npos);
+  EXPECT_LE(r.detail.size(), 500u);
+  EXPECT_TRUE(post_one(*transport, webhook(receiver.url())).ok());
+}
+
+TEST_F(WebhookTransportTest, BadUrlsAndHeadersArePermanent) {
+  Receiver receiver([](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+  auto transport = notifiers::make_webhook_transport(multi, settings());
+  auto w = webhook(receiver.url());
+  w.headers.emplace_back("X-Evil", "a\r\nInjected: yes");
+  auto r = post_one(*transport, w);
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+
+  r = post_one(*transport, webhook("ftp://127.0.0.1:" + std::to_string(receiver.port()) + "/x"));
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  r = post_one(*transport, webhook("file:///etc/passwd"));
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  EXPECT_EQ(receiver.hits(), 0);
+
+  int closed_port = 0;
+  {
+    Receiver gone([](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+    closed_port = gone.port();
+  }
+  r = post_one(*transport, webhook("http://127.0.0.1:" + std::to_string(closed_port) + "/hook"));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << "nobody listening: " << describe(r);
+  EXPECT_EQ(r.code, 0);
+}
+
+using CurlMultiTest = TransportLoopTest;
+
+TEST_F(CurlMultiTest, DestroyingItWithTransfersInFlightDropsThem) {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool release = false;
+  Receiver hanging([&](const httplib::Request&, httplib::Response& res) {
+    std::unique_lock lock(mutex);
+    cv.wait_for(lock, 30s, [&] { return release; });
+    res.status = 200;
+  });
+  int called = 0;
+  {
+    notifiers::CurlMulti multi(loop.get_executor());
+    notifiers::WebhookSettings s;
+    s.allowed = [](const sockaddr*) { return true; };
+    auto transport = notifiers::make_webhook_transport(multi, s);
+    for (int i = 0; i < 3; ++i) transport->post(webhook(hanging.url(), i), [&](SendResult) { ++called; });
+    run_until([&] { return hanging.hits() == 3; }, 5s);
+    EXPECT_EQ(multi.in_flight(), 3u);
+  }
+  run_until([] { return false; }, 200ms);
+  EXPECT_EQ(called, 0);
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  cv.notify_all();
+}
+
+}  // namespace
