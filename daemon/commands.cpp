@@ -298,7 +298,7 @@ class Daemon {
       smtp.require_tls = config_.smtp_require_tls;
       smtp.user = config_.smtp_user;
       smtp.password = config_.smtp_password;
-      email_ = notifiers::make_smtp_transport(*curl_, smtp);
+      email_ = notifiers::make_smtp_transport(io_.get_executor(), smtp);
     }
     notifiers::WebhookSettings hooks;
     hooks.allowed = [allowlist = notifiers::parse_cidr_list(config_.webhook_allowlist)](const sockaddr* address) {

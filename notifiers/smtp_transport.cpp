@@ -311,8 +311,4 @@ std::unique_ptr<EmailTransport> make_smtp_transport(asio::any_io_executor loop, 
   return std::make_unique<SmtpTransport>(std::move(loop), std::move(settings));
 }
 
-std::unique_ptr<EmailTransport> make_smtp_transport(CurlMulti& multi, SmtpSettings settings) {
-  return make_smtp_transport(multi.executor(), std::move(settings));
-}
-
 }  // namespace convene::notifiers

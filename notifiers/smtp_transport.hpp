@@ -37,9 +37,4 @@ struct SmtpSettings {
 // transport closes its connections politely (QUIT), waiting at most about `timeout` each.
 std::unique_ptr<EmailTransport> make_smtp_transport(boost::asio::any_io_executor loop, SmtpSettings settings);
 
-class CurlMulti;
-// The same with the callbacks on multi.executor(). Only that executor is used: SMTP keeps its
-// own thread and multi (see above). Kept for callers written against the first interface.
-std::unique_ptr<EmailTransport> make_smtp_transport(CurlMulti& multi, SmtpSettings settings);
-
 }  // namespace convene::notifiers

@@ -41,7 +41,7 @@ class Worker {
     convene::notifiers::SmtpSettings smtp;
     smtp.url = smtp_url;
     smtp.timeout = 5s;
-    email_ = convene::notifiers::make_smtp_transport(curl_, smtp);
+    email_ = convene::notifiers::make_smtp_transport(io_.get_executor(), smtp);
     convene::notifiers::WebhookSettings hooks;
     hooks.timeout = 2s;
     hooks.allowed = [list = convene::notifiers::parse_cidr_list(allowlist)](const sockaddr* a) {
