@@ -1,5 +1,7 @@
 #include "notifiers/text.hpp"
 
+#include "calendar/utf8.hpp"
+
 #include <algorithm>
 
 namespace convene::notifiers {
@@ -7,33 +9,7 @@ namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
-// The length of the well-formed UTF-8 sequence at `i` (lead byte >= 0x80) and its code
-// point; 0 when malformed (overlong, surrogate, beyond U+10FFFF, truncated).
-std::size_t well_formed_at(std::string_view s, std::size_t i, char32_t& code_point) {
-  const auto lead = static_cast<unsigned char>(s[i]);
-  std::size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    len = 2, code_point = lead & 0x1F;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    len = 3, code_point = lead & 0x0F;
-    if (lead == 0xE0) lo = 0xA0;
-    if (lead == 0xED) hi = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    len = 4, code_point = lead & 0x07;
-    if (lead == 0xF0) lo = 0x90;
-    if (lead == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto c = static_cast<unsigned char>(s[i + k]);
-    if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xBF)) return 0;
-    code_point = (code_point << 6) | (c & 0x3F);
-  }
-  return len;
-}
+using calendar::utf8_sequence;
 
 // Calls `ascii(c, i)` for each ASCII byte and `other(chars)` for each well-formed non-ASCII
 // character that is not a C1 control, or with U+FFFD for each malformed byte.
@@ -47,7 +23,7 @@ void walk(std::string_view text, Ascii ascii, Other other) {
       continue;
     }
     char32_t code_point = 0;
-    const std::size_t len = well_formed_at(text, i, code_point);
+    const std::size_t len = utf8_sequence(text, i, code_point);
     if (len == 0) {
       other(kReplacement);
       ++i;
