@@ -332,6 +332,10 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
   }
   const auto now_sql = store::sql_instant(clock_.now());
   const auto limit = std::to_string(options_.endpoint_failing_limit.count()) + " hours";
+  const auto hours = options_.endpoint_failing_limit.count();
+  const std::string failing_reason = "deliveries failed for " +
+                                     (hours % 24 == 0 ? std::to_string(hours / 24) + " days" : std::to_string(hours) + " hours") +
+                                     " in a row";
   try {
     database_.transact([&](pqxx::work& tx) {
       tx.exec_params(
@@ -347,22 +351,41 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
           "WHERE n.id = v.id AND n.lease_owner = $6 AND n.state = 'sending'",
           store::text_array(ids), store::text_array(states), store::text_array(retry_at), store::text_array(errors), now_sql,
           options_.owner);
+      std::vector<std::int64_t> disabled;
       if (!gone.empty())
-        tx.exec_params(
-            "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = 'the receiver answered 410 Gone', "
-            "updated_at = $2 WHERE id = ANY ($1::bigint[]) AND status = 'active'",
-            store::bigint_array(gone), now_sql);
+        for (const auto& r : tx.exec_params(
+                 "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = 'the receiver answered 410 Gone', "
+                 "updated_at = $2 WHERE id = ANY ($1::bigint[]) AND status = 'active' RETURNING id",
+                 store::bigint_array(gone), now_sql))
+          disabled.push_back(r[0].as<std::int64_t>());
       if (!working.empty())
         tx.exec_params("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ANY ($1::bigint[]) AND failing_since IS NOT NULL",
                        store::bigint_array(working));
-      if (!failing.empty())
+      if (!failing.empty()) {
         tx.exec_params(
-            "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2), "
-            "status = CASE WHEN coalesce(failing_since, $2) <= $2::timestamptz - $3::interval THEN 'disabled' ELSE status END, "
-            "disabled_reason = CASE WHEN coalesce(failing_since, $2) <= $2::timestamptz - $3::interval "
-            "  THEN 'deliveries failed for ' || $3 ELSE disabled_reason END, updated_at = $2 "
-            "WHERE id = ANY ($1::bigint[])",
-            store::bigint_array(failing), now_sql, limit);
+            "UPDATE webhook_endpoints SET failing_since = $2 WHERE id = ANY ($1::bigint[]) AND failing_since IS NULL",
+            store::bigint_array(failing), now_sql);
+        for (const auto& r : tx.exec_params(
+                 "UPDATE webhook_endpoints SET status = 'disabled', updated_at = $2, "
+                 "disabled_reason = $4 "
+                 "WHERE id = ANY ($1::bigint[]) AND status = 'active' AND failing_since <= $2::timestamptz - $3::interval "
+                 "RETURNING id",
+                 store::bigint_array(failing), now_sql, limit, failing_reason))
+          disabled.push_back(r[0].as<std::int64_t>());
+      }
+      // The owner hears of it by email: the member, or whoever made a community's endpoint.
+      if (!disabled.empty())
+        tx.exec_params(
+            "INSERT INTO notifications (dedupe_key, member_id, community_id, channel, kind, recipient, payload, due_at, "
+            "created_at) "
+            "SELECT 'webhook-disabled:' || w.id || ':' || extract(epoch FROM $2::timestamptz)::bigint, m.id, w.community_id, "
+            "'email', 'webhook.disabled', m.email, "
+            "jsonb_build_object('endpoint_id', w.id, 'url', w.url, 'reason', w.disabled_reason, "
+            "  'community', c.slug, 'community_name', c.name), $2::timestamptz, $2::timestamptz "
+            "FROM webhook_endpoints w JOIN members m ON m.id = coalesce(w.member_id, w.created_by) "
+            "LEFT JOIN communities c ON c.id = w.community_id WHERE w.id = ANY ($1::bigint[]) "
+            "ON CONFLICT (dedupe_key) DO NOTHING",
+            store::bigint_array(disabled), now_sql);
     });
   } catch (const std::exception& e) {
     // Unrecorded outcomes: the leases run out and the notifications are sent again (at least

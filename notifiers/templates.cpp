@@ -117,7 +117,9 @@ const std::vector<std::string_view>& email_event_kinds() {
   static const std::vector<std::string_view> kinds{
       "community.updated", "community.split",   "community.merged",         "role.assigned",      "role.ending",
       "meeting.scheduled", "meeting.updated",   "meeting.cancelled",        "meeting.reminder",   "annual_meeting.scheduled",
-      "annual_meeting.tbd", "topic.posted",     "topic.overdue",            "review.due"};
+      "annual_meeting.tbd", "topic.posted",     "topic.overdue",            "review.due",
+      // Not an event kind: the owner of a webhook endpoint the delivery worker disabled.
+      "webhook.disabled"};
   return kinds;
 }
 

@@ -289,10 +289,33 @@ TEST_F(Delivery, A410DisablesTheEndpoint) {
   Worker worker(db.url(), "smtp://127.0.0.1:1");
   ASSERT_TRUE(eventually([&] { return state(id) == "dead"; }));
   EXPECT_EQ(text("SELECT status FROM webhook_endpoints"), "disabled");
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications WHERE kind = 'webhook.disabled' AND recipient = 'ada@example.org'"), 1);
   // Later notifications for it are dropped unsent.
   const auto later = webhook_notification(endpoint_id);
   ASSERT_TRUE(eventually([&] { return state(later) == "cancelled"; }));
   EXPECT_EQ(receiver.requests().size(), 1u);
+}
+
+TEST_F(Delivery, AnEndpointFailingForFiveDaysIsDisabledAndItsOwnerEmailed) {
+  FakeSmtpServer smtp;
+  Receiver receiver({500, 500, 500, 500, 500});
+  const auto endpoint_id = endpoint(receiver.url(), convene::notifiers::generate_webhook_secret());
+  sql("UPDATE webhook_endpoints SET failing_since = now() - interval '121 hours'");
+  const auto id = webhook_notification(endpoint_id);
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(eventually([&] { return text("SELECT status FROM webhook_endpoints") == "disabled"; }));
+  EXPECT_EQ(text("SELECT disabled_reason FROM webhook_endpoints"), "deliveries failed for 5 days in a row");
+  // The owner is told by email, once.
+  ASSERT_TRUE(smtp.wait_for_messages(1, 30s));
+  const auto message = smtp.messages().at(0);
+  EXPECT_EQ(message.recipients, std::vector<std::string>{"ada@example.org"});
+  std::string unwrapped = message.data;  // quoted-printable soft line breaks removed
+  for (auto at = unwrapped.find("=\r\n"); at != std::string::npos; at = unwrapped.find("=\r\n", at)) unwrapped.erase(at, 3);
+  EXPECT_NE(unwrapped.find(receiver.url()), std::string::npos);
+  EXPECT_EQ(strict_parse_status(message.data + "\r\n"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications WHERE kind = 'webhook.disabled'"), 1);
+  // Its queued deliveries are dropped, not retried against a disabled endpoint.
+  ASSERT_TRUE(eventually([&] { return state(id) == "cancelled" || state(id) == "dead"; }));
 }
 
 TEST_F(Delivery, AHangingReceiverDoesNotHoldUpAnother) {
