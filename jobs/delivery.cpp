@@ -67,7 +67,10 @@ DeliveryWorker::DeliveryWorker(asio::any_io_executor loop, store::Database& data
       wake_(loop),
       idle_(loop) {}
 
-DeliveryWorker::~DeliveryWorker() { control_.join(); }
+DeliveryWorker::~DeliveryWorker() {
+  claims_.join();
+  records_.join();
+}
 
 void DeliveryWorker::nudge() {
   asio::post(loop_, [this] {
@@ -217,14 +220,16 @@ asio::awaitable<void> DeliveryWorker::run() {
     const auto steady_now = std::chrono::steady_clock::now();
     const bool poll = steady_now - last_look_ >= options_.poll_interval;
     const bool due = look_now_ || poll || (next_due_ && *next_due_ <= clock_.now());
-    if (due && in_flight_ <= options_.max_in_flight / 2 && steady_now >= pause_until_) {
+    // Claim again once a quarter of the slots are free, so the transports never run dry
+    // while the next batch is claimed and composed.
+    if (due && in_flight_ <= options_.max_in_flight * 3 / 4 && steady_now >= pause_until_) {
       look_now_ = false;
       last_look_ = steady_now;
       const std::size_t limit = options_.max_in_flight - in_flight_;
       const auto claim = [this, limit] { return claim_and_compose(limit); };
       std::optional<std::vector<Claimed>> batch;
       try {
-        batch = co_await offload<std::vector<Claimed>>(control_, claim);
+        batch = co_await offload<std::vector<Claimed>>(claims_, claim);
       } catch (const std::exception& e) {
         log::warn("claiming notifications failed; retrying", {{"error", std::string(e.what())}});
         pause_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
@@ -249,7 +254,7 @@ asio::awaitable<void> DeliveryWorker::run() {
       wait = std::min<steady_clock::duration>(wait, *next_due_ <= now ? milliseconds(0) : duration_cast<steady_clock::duration>(*next_due_ - now) + milliseconds(1));
     }
     // Without room, only a finished send (which cancels the timer) matters.
-    if (in_flight_ > options_.max_in_flight / 2) wait = options_.poll_interval;
+    if (in_flight_ > options_.max_in_flight * 3 / 4) wait = options_.poll_interval;
     wake_.expires_after(std::max<steady_clock::duration>(wait, milliseconds(1)));
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -283,7 +288,7 @@ void DeliveryWorker::flush() {
   recording_ = true;
   std::vector<Outcome> batch;
   batch.swap(unrecorded_);
-  asio::post(control_, [this, batch = std::move(batch)]() mutable {
+  asio::post(records_, [this, batch = std::move(batch)]() mutable {
     record(std::move(batch));
     asio::post(loop_, [this] {
       recording_ = false;

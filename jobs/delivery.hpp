@@ -73,7 +73,10 @@ class DeliveryWorker {
   const notifiers::Templates& templates_;
   notifiers::EmailTransport& email_;
   notifiers::WebhookTransport& webhooks_;
-  boost::asio::thread_pool control_{1};
+  // Claiming (with composing) and recording run on threads of their own, so one batch is
+  // recorded while the next is claimed: neither waits for the other's commit.
+  boost::asio::thread_pool claims_{1};
+  boost::asio::thread_pool records_{1};
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer idle_;
   std::string link_key_;  // signs unsubscribe and preferences links (server_secrets)
