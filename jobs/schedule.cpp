@@ -4,6 +4,8 @@
 
 #include <boost/json/value.hpp>
 
+#include <stdexcept>
+
 namespace convene::jobs {
 
 namespace {
@@ -17,9 +19,16 @@ calendar::LocalDateTime fast_forward(const Schedule& s, calendar::Instant after)
   const auto start_day = floor<days>(s.start);
   const auto time_of_day = s.start - start_day;
   const auto after_day = floor<days>(calendar::to_local(after, s.zone));
-  if (s.rrule == "FREQ=DAILY") {
+  const bool plain = s.rrule.find("COUNT") == std::string::npos && s.rrule.find("UNTIL") == std::string::npos &&
+                     s.rrule.find("INTERVAL") == std::string::npos;
+  if (s.rrule == "FREQ=DAILY" || (plain && s.rrule.rfind("FREQ=DAILY;", 0) == 0)) {
     const auto day = after_day - days(2);
     return day > start_day ? day + time_of_day : s.start;
+  }
+  // Whole weeks keep the weekday of DTSTART (weekly_at starts on the rule's weekday).
+  if (plain && s.rrule.rfind("FREQ=WEEKLY;BYDAY=", 0) == 0) {
+    const auto weeks_ahead = floor<weeks>(after_day - start_day) - weeks(1);
+    return weeks_ahead > weeks(0) ? s.start + weeks_ahead : s.start;
   }
   if (s.rrule.rfind("FREQ=YEARLY;BYMONTH=", 0) == 0 && s.rrule.find("COUNT") == std::string::npos &&
       s.rrule.find("UNTIL") == std::string::npos && s.rrule.find("INTERVAL") == std::string::npos) {
@@ -55,6 +64,16 @@ Schedule yearly_at(unsigned month, unsigned day, std::chrono::minutes time_of_da
 Schedule daily_at(std::chrono::minutes time_of_day, std::string zone) {
   using namespace std::chrono;
   return Schedule{"FREQ=DAILY", at(year_month_day{year{2000}, January, day{1}}, time_of_day), std::move(zone)};
+}
+
+Schedule weekly_at(unsigned iso_weekday, std::chrono::minutes time_of_day, std::string zone) {
+  using namespace std::chrono;
+  static constexpr const char* codes[] = {"MO", "TU", "WE", "TH", "FR", "SA", "SU"};
+  if (iso_weekday < 1 || iso_weekday > 7) throw std::invalid_argument("ISO weekday must be 1 (Monday) to 7 (Sunday)");
+  // 2000-01-03 was a Monday: DTSTART falls on the rule's own weekday.
+  const auto first = sys_days{year{2000} / January / day{3}} + days(iso_weekday - 1);
+  return Schedule{std::string("FREQ=WEEKLY;BYDAY=") + codes[iso_weekday - 1], at(year_month_day{first}, time_of_day),
+                  std::move(zone)};
 }
 
 boost::json::object to_json(const Schedule& schedule) {

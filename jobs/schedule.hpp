@@ -29,6 +29,9 @@ std::optional<calendar::Instant> next_run_after(const Schedule& schedule, calend
 Schedule yearly_at(unsigned month, unsigned day, std::chrono::minutes time_of_day, std::string zone);
 // "Every day at hh:mm in zone".
 Schedule daily_at(std::chrono::minutes time_of_day, std::string zone);
+// "Every week on the ISO weekday (1 = Monday ... 7 = Sunday) at hh:mm in zone". Throws
+// std::invalid_argument for a weekday outside 1-7.
+Schedule weekly_at(unsigned iso_weekday, std::chrono::minutes time_of_day, std::string zone);
 
 // The schedule as a job's payload field and back; nullopt when the payload has none or it is
 // malformed.

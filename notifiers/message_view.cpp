@@ -6,6 +6,7 @@
 #include <boost/json/array.hpp>
 
 #include "calendar/local_time.hpp"
+#include "notifiers/digest_view.hpp"
 #include "notifiers/display_time.hpp"
 #include "notifiers/text.hpp"
 
@@ -213,6 +214,8 @@ std::string by_day(std::string_view item) {
 
 }  // namespace
 
+void add_meeting_fields(object& view, const object& meeting, const std::string& zone) { add_meeting(view, meeting, zone); }
+
 std::optional<std::string> safe_url(std::string_view url) {
   if (!(url.starts_with("https://") || url.starts_with("http://")) || url.size() > 2000 || !is_printable_ascii(url) ||
       url.find_first_of(" \"'<>\\`") != std::string_view::npos)
@@ -289,6 +292,7 @@ object message_view(std::string_view event_kind, const object& payload, const Me
   if (event_kind.starts_with("role.")) add_role(view, payload, context);
   if (event_kind.starts_with("community.")) add_community_change(view, event_kind, payload);
   add_times(view, event_kind, payload, zone);
+  if (is_digest_kind(event_kind)) add_digest_view(view, payload, zone);
   return view;
 }
 

@@ -118,8 +118,9 @@ const std::vector<std::string_view>& email_event_kinds() {
       "community.updated", "community.split",   "community.merged",         "role.assigned",      "role.ending",
       "meeting.scheduled", "meeting.updated",   "meeting.cancelled",        "meeting.reminder",   "annual_meeting.scheduled",
       "annual_meeting.tbd", "topic.posted",     "topic.overdue",            "review.due",
-      // Not an event kind: the owner of a webhook endpoint the delivery worker disabled.
-      "webhook.disabled"};
+      // Not event kinds: the owner of a webhook endpoint the delivery worker disabled, and the
+      // daily and weekly digests (notifiers/digest_view.hpp).
+      "webhook.disabled", "digest.daily", "digest.weekly"};
   return kinds;
 }
 

@@ -15,6 +15,7 @@ std::vector<KindSpec> topic_kinds(const KindSettings& settings);     // topics.c
 std::vector<KindSpec> role_kinds(const KindSettings& settings);      // roles.cpp
 KindSpec noop_kind();                                                // noop.cpp
 KindSpec booking_kind(const KindSettings& settings);                 // bookings.cpp
+std::vector<KindSpec> digest_kinds(const KindSettings& settings);   // digests.cpp
 
 // Makes sure `reminders.plan` runs for the meeting soon (its times, status or audience
 // changed), whether its job is new, pending or already finished. reminders.cpp.

@@ -25,6 +25,10 @@ struct KindSettings {
   std::chrono::minutes daily_checks_time{8 * 60};
   int role_ending_notice_days = 14;
   int booking_horizon_months = 18;  // rooms are booked this far ahead as time passes
+  // Digests (jobs/kinds/digests.cpp): members composed per transaction, and how many batch
+  // chains a sweep starts (about the number of cores, across all instances).
+  int digest_batch = 250;
+  int digest_chains = 2;
 };
 
 // Every kind the daemon runs, including `noop` (payload {"sleep_ms": n}, at most 600000), used
