@@ -2,6 +2,7 @@
 
 #include <libical/ical.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
@@ -46,6 +47,22 @@ icaltimezone* detail::find_zone_locked(std::string_view name) {
 bool is_known_zone(std::string_view name) {
   std::lock_guard lock(libical_mutex());
   return detail::find_zone_locked(name) != nullptr;
+}
+
+const std::vector<std::string>& zone_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out{"UTC"};
+    std::lock_guard lock(libical_mutex());
+    icalarray* zones = icaltimezone_get_builtin_timezones();
+    for (size_t i = 0; zones != nullptr && i < zones->num_elements; ++i) {
+      const char* location = icaltimezone_get_location(static_cast<icaltimezone*>(icalarray_element_at(zones, i)));
+      if (location != nullptr && plausible_zone_name(location)) out.emplace_back(location);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }();
+  return names;
 }
 
 void preload_zones() {

@@ -17,6 +17,7 @@
 #include "daemon/http_server.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/readiness.hpp"
+#include "daemon/preferences.hpp"
 #include "daemon/unsubscribe.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/version.hpp"
@@ -165,11 +166,13 @@ class Daemon {
         api_(api::v1_api(api::Services{database_, config_, clock_, test_clock_.get(), [this] { nudge_jobs(); }})),
         feeds_(database_, config_, clock_, feed_cache_),
         unsubscribe_(database_, clock_),
+        preferences_(database_, config_, clock_),
         http_(config_, HttpServer::Services{readiness_, http_metrics_, [this] { return render_metrics(); },
                                             [this](httplib::Server& server, HttpMetrics& metrics) {
                                               api_.install(server, metrics);
                                               feeds_.install(server, metrics);
                                               unsubscribe_.install(server, metrics);
+                                              preferences_.install(server, metrics);
                                             }}),
         tasks_(io_) {}
 
@@ -392,6 +395,7 @@ class Daemon {
   feeds::FeedCache feed_cache_;
   feeds::FeedService feeds_;
   UnsubscribeService unsubscribe_;
+  PreferencesService preferences_;
   // Declared before blocking_: a feed file run in progress uses it until blocking_ is joined.
   std::optional<feeds::FeedFileWriter> feed_files_;
   // Blocking database work started from the loop (connecting the listener, feed files).

@@ -42,10 +42,14 @@ std::optional<std::int64_t> decimal(std::string_view s) {
 
 }  // namespace
 
-std::string make_token(std::string_view key, TokenPurpose purpose, std::int64_t member_id, std::int64_t community_id) {
+std::string make_token(std::string_view key, TokenPurpose purpose, std::int64_t member_id, std::int64_t community_id,
+                       std::int64_t version) {
   check_key(key);
-  if (member_id <= 0 || community_id < 0) throw std::invalid_argument("a token names a member (> 0) and a community (>= 0)");
-  const std::string payload = std::to_string(member_id) + "." + std::to_string(community_id);
+  if (member_id <= 0 || community_id < 0 || version < 0)
+    throw std::invalid_argument("a token names a member (> 0), a community (>= 0) and a version (>= 0)");
+  std::string payload = std::to_string(member_id) + "." + std::to_string(community_id);
+  // Version 0 is left out, so tokens made before versions existed are still the same text.
+  if (version > 0) payload += "." + std::to_string(version);
   return std::string(kVersion) + "." + base64url_encode(payload) + "." + base64url_encode(mac(key, purpose, payload));
 }
 
@@ -61,12 +65,19 @@ std::optional<TokenClaims> verify_token(std::string_view key, TokenPurpose purpo
   if (!payload || !given_mac || given_mac->size() != kMacBytes) return std::nullopt;
   if (!constant_time_equal(*given_mac, mac(key, purpose, *payload))) return std::nullopt;
   // Only a payload this code signed gets here; parse it strictly all the same.
-  const std::size_t separator = payload->find('.');
-  if (separator == std::string::npos) return std::nullopt;
-  const auto member = decimal(std::string_view(*payload).substr(0, separator));
-  const auto community = decimal(std::string_view(*payload).substr(separator + 1));
-  if (!member || !community || *member == 0) return std::nullopt;
-  return TokenClaims{*member, *community};
+  const std::string_view text(*payload);
+  const std::size_t first = text.find('.');
+  if (first == std::string_view::npos) return std::nullopt;
+  const std::size_t second = text.find('.', first + 1);
+  const auto member = decimal(text.substr(0, first));
+  const auto community = decimal(text.substr(first + 1, second == std::string_view::npos ? second : second - first - 1));
+  std::optional<std::int64_t> version = 0;
+  if (second != std::string_view::npos) {
+    version = decimal(text.substr(second + 1));
+    if (version == 0) return std::nullopt;  // version 0 is never written out: one text per token
+  }
+  if (!member || !community || !version || *member == 0) return std::nullopt;
+  return TokenClaims{*member, *community, *version};
 }
 
 }  // namespace convene::notifiers

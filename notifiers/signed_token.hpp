@@ -6,7 +6,11 @@
 // only state, and replacing it revokes every token. Pure.
 //
 // Form: "u1.<base64url(payload)>.<base64url(mac)>", payload "<member>.<community>" in decimal,
-// mac = HMAC-SHA256(key, "convene-token/u1/<purpose>/" + payload).
+// or "<member>.<community>.<version>" for a version above 0, and
+// mac = HMAC-SHA256(key, "convene-token/u1/<purpose>/" + payload). The version lets one member's
+// links be revoked (the preferences page's "invalidate old links": the member's current version
+// is stored, and a token of an older one is refused); version 0 is the form tokens had before
+// versions existed, so those keep working until the member first rotates.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,13 +23,15 @@ enum class TokenPurpose { unsubscribe, preferences };
 struct TokenClaims {
   std::int64_t member_id = 0;     // > 0
   std::int64_t community_id = 0;  // >= 0; 0 when the token is not about one community
+  std::int64_t version = 0;       // >= 0; the member's link version when it was made
 
   friend bool operator==(const TokenClaims&, const TokenClaims&) = default;
 };
 
 // The key must be at least 32 bytes (std::invalid_argument otherwise), as are the members of
-// server_secrets; member_id must be > 0 and community_id >= 0 (std::invalid_argument).
-std::string make_token(std::string_view key, TokenPurpose purpose, std::int64_t member_id, std::int64_t community_id);
+// server_secrets; member_id must be > 0 and community_id and version >= 0 (std::invalid_argument).
+std::string make_token(std::string_view key, TokenPurpose purpose, std::int64_t member_id, std::int64_t community_id,
+                       std::int64_t version = 0);
 
 // The claims of a genuine token of that purpose; nullopt for anything else: another purpose,
 // another key, a changed character, a token longer than 200 bytes, malformed input. The MAC

@@ -1,8 +1,7 @@
 #include "daemon/api/common.hpp"
 
+#include "daemon/api/member_changes.hpp"
 #include "store/sql_time.hpp"
-
-#include <boost/json/serialize.hpp>
 
 #include <charconv>
 
@@ -73,15 +72,8 @@ std::string uid_domain(const daemon::Config& config) {
 
 void emit_event(Call& call, std::string_view kind, std::optional<std::int64_t> community_id,
                 boost::json::object payload) {
-  if (call.principal) payload["actor_id"] = call.principal->member_id;
-  const std::string json = boost::json::serialize(payload);
-  if (community_id) {
-    call.tx.exec_params("INSERT INTO events (kind, community_id, payload, occurred_at) VALUES ($1, $2, $3::jsonb, $4)",
-                        std::string(kind), *community_id, json, call.now_sql);
-  } else {
-    call.tx.exec_params("INSERT INTO events (kind, payload, occurred_at) VALUES ($1, $2::jsonb, $3)",
-                        std::string(kind), json, call.now_sql);
-  }
+  insert_event(call.tx, kind, community_id, std::move(payload),
+               call.principal ? std::optional(call.principal->member_id) : std::nullopt, call.now_sql);
 }
 
 std::optional<Page> parse_page(const Call& call, Reply& error) {

@@ -3,6 +3,7 @@
 #include "calendar/local_time.hpp"
 #include "calendar/zones.hpp"
 #include "daemon/api/common.hpp"
+#include "daemon/api/member_changes.hpp"
 #include "daemon/api/routes.hpp"
 #include "notifiers/routing.hpp"
 #include "store/sql_lists.hpp"
@@ -12,14 +13,6 @@
 
 namespace convene::api {
 namespace {
-
-constexpr const char* kDays[] = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"};
-
-std::optional<int> parse_weekday(std::string_view name) {
-  for (int i = 0; i < 7; ++i)
-    if (name == kDays[i]) return i + 1;
-  return std::nullopt;
-}
 
 const std::string kMemberColumns = "m.id, m.email, m.name, m.time_zone, m.digest_hour, m.weekly_day, " +
                                    store::seconds_list_sql("m.reminder_offsets") + ", m.created_at, m.updated_at";
@@ -33,7 +26,7 @@ boost::json::object member_json(const pqxx::row& r) {
                              {"name", r[2].as<std::string>()},
                              {"time_zone", r[3].as<std::string>()},
                              {"digest_hour", r[4].as<int>()},
-                             {"weekly_day", kDays[r[5].as<int>() - 1]},
+                             {"weekly_day", std::string(weekday_name(r[5].as<int>()))},
                              {"reminder_offsets", std::move(offsets)},
                              {"created_at", rfc3339(r[7].as<std::string>())},
                              {"updated_at", rfc3339(r[8].as<std::string>())}};
@@ -46,14 +39,8 @@ std::optional<pqxx::row> load_member(Call& call, std::int64_t id) {
 }
 
 // The member fields of POST and PATCH; `creating` makes email, name and time_zone required.
-struct MemberFields {
-  std::optional<std::string> email, name, time_zone, offsets_sql;
-  std::optional<std::int64_t> digest_hour;
-  std::optional<int> weekly_day;
-};
-
-MemberFields read_member_fields(Input& in, bool creating) {
-  MemberFields f;
+MemberSettings read_member_fields(Input& in, bool creating) {
+  MemberSettings f;
   f.email = in.text("email", creating, Text::single_line, 254);
   if (f.email) {
     if (auto p = email_problem(*f.email)) in.invalid("email", *p), f.email.reset();
@@ -69,17 +56,16 @@ MemberFields read_member_fields(Input& in, bool creating) {
     if (!f.weekly_day) in.invalid("weekly_day", "must be a day name such as monday");
   }
   if (auto offsets = in.string_list("reminder_offsets", false, 10, 32)) {
-    std::string sql = "{";
+    std::vector<std::chrono::seconds> seconds;
     for (const auto& text : *offsets) {
-      const auto d = calendar::parse_iso8601_duration(text);
-      if (!d || *d < std::chrono::minutes(1) || *d > std::chrono::days(60)) {
+      const auto offset = parse_reminder_offset(text);
+      if (!offset) {
         in.invalid("reminder_offsets", "'" + text + "' must be an ISO 8601 duration from PT1M to P60D, such as PT1H or P1D");
-        sql.clear();
         break;
       }
-      sql += (sql.size() > 1 ? "," : "") + std::string("\"") + std::to_string(d->count()) + " seconds\"";
+      seconds.push_back(*offset);
     }
-    if (!sql.empty()) f.offsets_sql = sql + "}";
+    if (seconds.size() == offsets->size()) f.reminder_offsets_sql = interval_array_sql(seconds);
   }
   return f;
 }
@@ -98,14 +84,14 @@ bool email_in_use(Call& call, const std::string& email, std::int64_t except_id) 
 Reply create_member(Call& call) {
   if (!call.admin()) return forbidden("only admins create members");
   Input in(call.http.body);
-  const MemberFields f = read_member_fields(in, true);
+  const MemberSettings f = read_member_fields(in, true);
   if (auto error = in.finish()) return *error;
   if (email_in_use(call, *f.email, 0)) return email_taken(*f.email);
   const auto rows = call.tx.exec_params(
       "INSERT INTO members (email, name, time_zone, digest_hour, weekly_day, reminder_offsets, created_at, updated_at) "
       "VALUES ($1, $2, $3, coalesce($4, 7), coalesce($5, 1), coalesce($6::interval[], '{1 day,1 hour}'), $7, $7) "
       "RETURNING id",
-      *f.email, *f.name, f.time_zone.value_or(call.services.config.organisation_time_zone), f.digest_hour, f.weekly_day, f.offsets_sql, call.now_sql);
+      *f.email, *f.name, f.time_zone.value_or(call.services.config.organisation_time_zone), f.digest_hour, f.weekly_day, f.reminder_offsets_sql, call.now_sql);
   return created(member_json(*load_member(call, rows[0][0].as<std::int64_t>())));
 }
 
@@ -124,15 +110,10 @@ Reply update_member(Call& call) {
   if (!call.self_or_admin(*id)) return forbidden("members can only change themselves");
   if (!load_member(call, *id)) return not_found("member");
   Input in(call.http.body);
-  const MemberFields f = read_member_fields(in, false);
+  const MemberSettings f = read_member_fields(in, false);
   if (auto error = in.finish()) return *error;
   if (f.email && email_in_use(call, *f.email, *id)) return email_taken(*f.email);
-  call.tx.exec_params(
-      "UPDATE members SET email = coalesce($2, email), name = coalesce($3, name), "
-      "time_zone = coalesce($4, time_zone), digest_hour = coalesce($5, digest_hour), "
-      "weekly_day = coalesce($6, weekly_day), reminder_offsets = coalesce($7::interval[], reminder_offsets), "
-      "updated_at = $8 WHERE id = $1",
-      *id, f.email, f.name, f.time_zone, f.digest_hour, f.weekly_day, f.offsets_sql, call.now_sql);
+  update_member_settings(call.tx, *id, f, call.now_sql);
   return ok(member_json(*load_member(call, *id)));
 }
 
@@ -154,11 +135,8 @@ Reply rotate_feed_token(Call& call) {
   if (!id) return not_found("member");
   if (!call.self_or_admin(*id)) return forbidden("members can only rotate their own feed");
   if (!load_member(call, *id)) return not_found("member");
-  store::revoke_tokens(call.tx, *id, store::TokenPurpose::feed, call.now_sql);
-  const std::string token = store::generate_token(store::TokenPurpose::feed);
-  store::insert_token(call.tx, *id, store::TokenPurpose::feed, token, "feed", call.now_sql);
   return created(boost::json::object{
-      {"feed_url", call.services.config.public_url + "/feeds/members/" + token + ".ics"}});
+      {"feed_url", rotate_feed_url(call.tx, *id, call.services.config.public_url, call.now_sql)}});
 }
 
 Reply join_all(Call& call) {

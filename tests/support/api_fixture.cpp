@@ -29,6 +29,7 @@ void ApiTest::SetUp() {
   feed_cache_ = std::make_unique<feeds::FeedCache>();
   feeds_ = std::make_unique<feeds::FeedService>(*database_, config, clock, *feed_cache_);
   unsubscribe_ = std::make_unique<daemon::UnsubscribeService>(*database_, clock);
+  preferences_ = std::make_unique<daemon::PreferencesService>(*database_, config, clock);
   metrics_ = std::make_unique<daemon::HttpMetrics>();
   readiness_ = std::make_unique<daemon::Readiness>(*database_, project_migrations());
   server_ = std::make_unique<daemon::HttpServer>(
@@ -37,6 +38,7 @@ void ApiTest::SetUp() {
                                              api_->install(s, m);
                                              feeds_->install(s, m);
                                              unsubscribe_->install(s, m);
+                                             preferences_->install(s, m);
                                            }});
   server_->start();
   client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
@@ -57,8 +59,9 @@ void ApiTest::TearDown() {
 }
 
 ApiResponse ApiTest::request(const std::string& method, const std::string& path, const std::string& token,
-                             const std::string& body, const std::string& content_type) {
-  httplib::Headers headers;
+                             const std::string& body, const std::string& content_type,
+                             const httplib::Headers& extra_headers) {
+  httplib::Headers headers = extra_headers;
   if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
   httplib::Result result{nullptr, httplib::Error::Unknown};
   if (method == "GET") result = client_->Get(path.c_str(), headers);
@@ -71,6 +74,7 @@ ApiResponse ApiTest::request(const std::string& method, const std::string& path,
   r.status = result->status;
   r.body = result->body;
   r.content_type = result->get_header_value("Content-Type");
+  r.headers = result->headers;
   if (r.content_type.find("json") != std::string::npos && !r.body.empty()) {
     boost::system::error_code ec;
     r.json = boost::json::parse(r.body, ec);

@@ -1,4 +1,5 @@
 #pragma once
+#include "daemon/preferences.hpp"
 #include "daemon/unsubscribe.hpp"
 // An in-process convened HTTP server (the real v1 API over real HTTP) on a fresh, migrated
 // database, with a manual clock and helpers to make members with roles and tokens.
@@ -21,6 +22,7 @@ struct ApiResponse {
   std::string body;
   std::string content_type;
   boost::json::value json;  // parsed body when it is JSON, null otherwise
+  httplib::Headers headers;
   std::string describe() const;  // "409 {...}" for assertion messages
 };
 
@@ -31,7 +33,8 @@ class ApiTest : public MigratedDatabaseTest {
   void TearDown() override;
 
   ApiResponse request(const std::string& method, const std::string& path, const std::string& token = "",
-                      const std::string& body = "", const std::string& content_type = "application/json");
+                      const std::string& body = "", const std::string& content_type = "application/json",
+                      const httplib::Headers& extra_headers = {});
   ApiResponse get(const std::string& path, const std::string& token) { return request("GET", path, token); }
   ApiResponse post(const std::string& path, const std::string& token, const std::string& body = "") {
     return request("POST", path, token, body);
@@ -61,6 +64,7 @@ class ApiTest : public MigratedDatabaseTest {
   std::unique_ptr<feeds::FeedCache> feed_cache_;
   std::unique_ptr<feeds::FeedService> feeds_;
   std::unique_ptr<daemon::UnsubscribeService> unsubscribe_;
+  std::unique_ptr<daemon::PreferencesService> preferences_;
   std::unique_ptr<daemon::HttpMetrics> metrics_;
   std::unique_ptr<daemon::Readiness> readiness_;
   std::unique_ptr<daemon::HttpServer> server_;

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "notifiers/base64.hpp"
+#include "notifiers/crypto.hpp"
 
 namespace n = convene::notifiers;
 using n::TokenPurpose;
@@ -92,6 +93,36 @@ TEST(SignedToken, RefusesWeakKeysAndImpossibleClaims) {
   EXPECT_THROW(n::make_token(kKey, TokenPurpose::unsubscribe, 0, 1), std::invalid_argument);
   EXPECT_THROW(n::make_token(kKey, TokenPurpose::unsubscribe, -1, 1), std::invalid_argument);
   EXPECT_THROW(n::make_token(kKey, TokenPurpose::unsubscribe, 1, -1), std::invalid_argument);
+}
+
+TEST(SignedToken, VersionZeroIsTheTokenMadeBeforeVersionsExisted) {
+  // Links already in mailboxes were made without a version: they must still verify, as version 0.
+  const std::string before = "u1." + n::base64url_encode("42.0") + ".";
+  const std::string t = n::make_token(kKey, TokenPurpose::preferences, 42, 0);
+  EXPECT_TRUE(t.starts_with(before)) << t;
+  EXPECT_EQ(n::make_token(kKey, TokenPurpose::preferences, 42, 0, 0), t);
+  EXPECT_EQ(n::verify_token(kKey, TokenPurpose::preferences, t)->version, 0);
+}
+
+TEST(SignedToken, TheVersionIsSignedAndRoundTrips) {
+  const std::string v3 = n::make_token(kKey, TokenPurpose::preferences, 42, 0, 3);
+  EXPECT_EQ(n::verify_token(kKey, TokenPurpose::preferences, v3), (n::TokenClaims{42, 0, 3}));
+  EXPECT_NE(v3, n::make_token(kKey, TokenPurpose::preferences, 42, 0, 4));
+  EXPECT_NE(v3, n::make_token(kKey, TokenPurpose::preferences, 42, 0));
+  // Version 3's signature does not cover another version, nor the version-less payload.
+  const std::string mac = v3.substr(v3.find('.', 3) + 1);
+  for (const std::string payload : {"42.0", "42.0.4", "42.0.03", "42.0.0", "42.0.3.", "42.0.-3", "42.3"})
+    EXPECT_FALSE(n::verify_token(kKey, TokenPurpose::preferences, "u1." + n::base64url_encode(payload) + "." + mac))
+        << payload;
+  // Version 0 written out, even correctly signed, is not a second spelling of the version-less token.
+  const std::string zero_mac = n::hmac_sha256(kKey, "convene-token/u1/preferences/42.0.0");
+  EXPECT_FALSE(n::verify_token(kKey, TokenPurpose::preferences,
+                               "u1." + n::base64url_encode("42.0.0") + "." + n::base64url_encode(zero_mac)));
+  EXPECT_THROW(n::make_token(kKey, TokenPurpose::preferences, 42, 0, -1), std::invalid_argument);
+  const std::int64_t big = std::numeric_limits<std::int64_t>::max();
+  const std::string largest = n::make_token(kKey, TokenPurpose::unsubscribe, big, big, big);
+  EXPECT_LE(largest.size(), 200u) << "the largest token still fits the 200-byte limit";
+  EXPECT_EQ(n::verify_token(kKey, TokenPurpose::unsubscribe, largest), (n::TokenClaims{big, big, big}));
 }
 
 TEST(Base64, DecodesOnlyCanonicalText) {
