@@ -122,3 +122,20 @@ configure_and_build() {
     log "building ${build_dir}"
     cmake --build "${build_dir}" -j "$(nproc)"
 }
+
+# ensure_browser_test_modules BUILD_DIR: playwright-core for tests/browser (npm ci from its lock
+# file into BUILD_DIR/tests/browser), when missing or when the lock file changed.
+ensure_browser_test_modules() {
+    local src="${CONVENE_REPO}/tests/browser" dir="$1/tests/browser"
+    if cmp -s "${src}/package-lock.json" "${dir}/package-lock.json" && [[ -d ${dir}/node_modules/playwright-core ]]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null; then
+        # Debian's nodejs comes without npm (NodeSource's includes it and conflicts with this).
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
+    fi
+    log "installing playwright-core (npm ci in ${dir})"
+    mkdir -p "${dir}"
+    cp "${src}/package.json" "${src}/package-lock.json" "${dir}/"
+    (cd "${dir}" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
