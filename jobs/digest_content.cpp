@@ -91,38 +91,39 @@ std::shared_ptr<const EventItem> make_item(std::int64_t id, std::string_view kin
   return e;
 }
 
-class EventCache {
- public:
+}  // namespace
+
+struct DigestEventCache::Impl {
   std::shared_ptr<const EventItem> find(std::int64_t id, bool& known) {
-    std::lock_guard lock(mutex_);
-    const auto it = items_.find(id);
-    known = it != items_.end();
+    std::lock_guard lock(mutex);
+    const auto it = items.find(id);
+    known = it != items.end();
     return known ? it->second : nullptr;
   }
   void put(std::int64_t id, std::shared_ptr<const EventItem> item) {
-    std::lock_guard lock(mutex_);
-    if (items_.size() >= kCapacity) items_.clear();  // crude, but bounded; refilled by the next batch
-    items_.emplace(id, std::move(item));
+    std::lock_guard lock(mutex);
+    if (items.size() >= kCapacity) items.clear();  // crude, but bounded; refilled by the next batch
+    items.emplace(id, std::move(item));
   }
 
- private:
   static constexpr std::size_t kCapacity = 50000;
-  std::mutex mutex_;
-  std::unordered_map<std::int64_t, std::shared_ptr<const EventItem>> items_;  // nullptr: not a digest kind
+  std::mutex mutex;
+  std::unordered_map<std::int64_t, std::shared_ptr<const EventItem>> items;  // nullptr: not a digest kind
 };
 
-EventCache& event_cache() {
-  static EventCache cache;
-  return cache;
-}
+DigestEventCache::DigestEventCache() : impl_(std::make_unique<Impl>()) {}
+DigestEventCache::~DigestEventCache() = default;
+
+namespace {
 
 std::map<std::int64_t, std::shared_ptr<const EventItem>> load_events(pqxx::transaction_base& tx,
-                                                                     const std::set<std::int64_t>& ids) {
+                                                                     const std::set<std::int64_t>& ids,
+                                                                     DigestEventCache* cache) {
   std::map<std::int64_t, std::shared_ptr<const EventItem>> out;
   std::vector<std::int64_t> missing;
   for (const auto id : ids) {
     bool known = false;
-    auto item = event_cache().find(id, known);
+    auto item = cache ? cache->impl().find(id, known) : nullptr;
     if (known)
       out.emplace(id, std::move(item));
     else
@@ -133,7 +134,7 @@ std::map<std::int64_t, std::shared_ptr<const EventItem>> load_events(pqxx::trans
                                       bigint_array(missing))) {
     const auto id = r[0].as<std::int64_t>();
     auto item = make_item(id, r[1].as<std::string>(), r[2].as<std::int64_t>(), r[3].c_str());
-    event_cache().put(id, item);
+    if (cache) cache->impl().put(id, item);
     out.emplace(id, std::move(item));
   }
   return out;
@@ -198,7 +199,8 @@ std::map<std::int64_t, std::vector<std::pair<calendar::Instant, object>>> upcomi
 }  // namespace
 
 std::vector<DigestContent> compose_digests(pqxx::transaction_base& tx, Cadence cadence,
-                                           const std::vector<DigestRequest>& requests, calendar::Instant now) {
+                                           const std::vector<DigestRequest>& requests, calendar::Instant now,
+                                           DigestEventCache* cache) {
   std::vector<DigestContent> out(requests.size());
   if (requests.empty()) return out;
   const std::string cadence_text(cadence_name(cadence));
@@ -236,7 +238,7 @@ std::vector<DigestContent> compose_digests(pqxx::transaction_base& tx, Cadence c
     events_of[r[0].as<std::int64_t>()].push_back(r[1].as<std::int64_t>());
     event_ids.insert(r[1].as<std::int64_t>());
   }
-  const auto events = load_events(tx, event_ids);
+  const auto events = load_events(tx, event_ids, cache);
   const auto upcoming = upcoming_meetings(tx, std::vector<std::int64_t>(all_communities.begin(), all_communities.end()), now,
                                           now + kUpcomingWindow);
 

@@ -10,6 +10,7 @@
 #include <pqxx/pqxx>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,14 +36,32 @@ struct DigestContent {
   bool empty() const { return item_count == 0; }
 };
 
+// Digest items of events, kept between batches (events never change once written): the
+// communities of consecutive batches share most of their events. Bounded; thread-safe. One per
+// job kind set (a cache must not outlive the database its ids come from).
+class DigestEventCache {
+ public:
+  DigestEventCache();
+  ~DigestEventCache();
+  DigestEventCache(const DigestEventCache&) = delete;
+  DigestEventCache& operator=(const DigestEventCache&) = delete;
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 // The content of many members' digests of one cadence with a handful of set-based queries
 // (whatever the number of members): per member, grouped by their active communities on that
 // cadence, the topics posted and meetings scheduled, changed or cancelled and annual meetings
 // set in (covered_from, period_end], leaving out events the member already got as an email
 // (realtime delivery before a switch to a digest), and the meetings of [now, now + 14 days).
 // In the order of `requests`.
+// `cache` may be null (previews).
 std::vector<DigestContent> compose_digests(pqxx::transaction_base& tx, Cadence cadence,
-                                           const std::vector<DigestRequest>& requests, calendar::Instant now);
+                                           const std::vector<DigestRequest>& requests, calendar::Instant now,
+                                           DigestEventCache* cache = nullptr);
 
 // The member's next digest of this cadence as it would be sent if composed at `now`: what it
 // covers so far, when it is due, and its payload. Render it with notifiers::Templates::render

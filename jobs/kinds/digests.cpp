@@ -152,7 +152,7 @@ calendar::Instant next_or_tomorrow(std::optional<calendar::Instant> next, calend
   return next.value_or(now + std::chrono::hours(24));
 }
 
-Outcome run_batch(JobRun& run, int batch_size) {
+Outcome run_batch(JobRun& run, int batch_size, DigestEventCache& cache) {
   auto members = lock_due_members(run.tx, run.now, batch_size);
   const bool full = static_cast<int>(members.size()) == batch_size;
   if (!members.empty()) drop_unused(run.tx, members);
@@ -173,7 +173,7 @@ Outcome run_batch(JobRun& run, int batch_size) {
     updates.push_back({m.member_id, m.cadence, after, next_or_tomorrow(next_digest_due(m.cadence, m.preferences, after), run.now)});
   }
   for (const auto& [cadence, requests] : due)
-    queue_digests(run.tx, cadence, requests, compose_digests(run.tx, cadence, requests, run.now), run.now);
+    queue_digests(run.tx, cadence, requests, compose_digests(run.tx, cadence, requests, run.now, &cache), run.now);
   update_schedules(run.tx, updates, run.now);
   // More may be due: the chain goes on in a fresh transaction.
   if (full)
@@ -208,7 +208,8 @@ std::vector<KindSpec> digest_kinds(const KindSettings& settings) {
                       .misfire = Misfire::coalesce,
                       .schedule = every_quarter_hour()};
   KindSpec batch_spec{.kind = "digests.batch",
-                      .run = [size = std::max(1, settings.digest_batch)](JobRun& run) { return run_batch(run, size); }};
+                      .run = [size = std::max(1, settings.digest_batch), cache = std::make_shared<DigestEventCache>()](
+                                 JobRun& run) { return run_batch(run, size, *cache); }};
   return {std::move(sweep_spec), std::move(batch_spec)};
 }
 

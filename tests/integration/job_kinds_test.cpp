@@ -191,10 +191,10 @@ TEST_F(JobKinds, StandardKindsNameEveryKindOnceWithTheirPolicies) {
   EXPECT_EQ(names, (std::set<std::string>{"fanout", "reminders.plan", "reminders.plan_all", "meeting.reminder",
                                           "annual.placeholders", "annual.tbd_reminder", "annual.review",
                                           "topic.overdue.check", "topic.overdue", "role.ending.check", "role.ending",
-                                          "bookings.extend", "noop"}));
+                                          "bookings.extend", "digests.sweep", "digests.batch", "noop"}));
   for (const auto& s : all) {
     const bool recurring = s.kind == "reminders.plan_all" || s.kind.starts_with("annual.") || s.kind.ends_with(".check") ||
-                           s.kind == "bookings.extend";
+                           s.kind == "bookings.extend" || s.kind == "digests.sweep";
     EXPECT_EQ(s.schedule.has_value(), recurring) << s.kind;
     if (recurring) {
       EXPECT_EQ(s.misfire, Misfire::coalesce) << s.kind;
