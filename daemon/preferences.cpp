@@ -191,6 +191,13 @@ void PreferencesService::submit(const httplib::Request& req, const std::string& 
           "UPDATE members SET preferences_link_version = preferences_link_version + 1 WHERE id = $1 "
           "RETURNING preferences_link_version", link->member_id)[0][0].as<std::int64_t>();
       const auto fresh = notifiers::make_token(link->key, notifiers::TokenPurpose::preferences, link->member_id, 0, version);
+      // The new link by email too, so the member has it where they look for it.
+      const auto url = config_.public_url + "/preferences/" + fresh;
+      tx.exec_params(
+          "INSERT INTO notifications (dedupe_key, member_id, channel, kind, recipient, payload, due_at, created_at) "
+          "SELECT 'preferences-link:' || id || ':' || $2, id, 'email', 'preferences.link', email, "
+          "jsonb_build_object('url', $3::text), $4, $4 FROM members WHERE id = $1",
+          link->member_id, version, url, now_sql);
       return Answer{303, render_message_page("New link made", "Your new preferences link: /preferences/" + fresh),
                     "/preferences/" + fresh + "?done=link"};
     }

@@ -118,9 +118,10 @@ const std::vector<std::string_view>& email_event_kinds() {
       "community.updated", "community.split",   "community.merged",         "role.assigned",      "role.ending",
       "meeting.scheduled", "meeting.updated",   "meeting.cancelled",        "meeting.reminder",   "annual_meeting.scheduled",
       "annual_meeting.tbd", "topic.posted",     "topic.overdue",            "review.due",
-      // Not event kinds: the owner of a webhook endpoint the delivery worker disabled, and the
-      // daily and weekly digests (notifiers/digest_view.hpp).
-      "webhook.disabled", "digest.daily", "digest.weekly"};
+      // Not event kinds: the owner of a webhook endpoint the delivery worker disabled, the
+      // daily and weekly digests (notifiers/digest_view.hpp), and a member's new preferences
+      // link (daemon/preferences.cpp).
+      "webhook.disabled", "digest.daily", "digest.weekly", "preferences.link"};
   return kinds;
 }
 

@@ -177,6 +177,9 @@ TEST_F(Preferences, InvalidatingOldLinksMovesThePageToANewLink) {
   const auto location = header(r, "Location");
   EXPECT_EQ(location, path(ada, 1) + "?done=link");
   EXPECT_EQ(scalar("SELECT preferences_link_version FROM members WHERE id = " + std::to_string(ada)), "1");
+  // ... and emailed to the member.
+  EXPECT_EQ(scalar("SELECT concat_ws('|', recipient, state, payload->>'url') FROM notifications WHERE kind = 'preferences.link'"),
+            "ada@example.org|pending|https://convene.example.org" + path(ada, 1));
   EXPECT_EQ(request("GET", old_path).status, 404) << "old links stop working";
   EXPECT_EQ(save(path(ada, 1), "digest_hour=9").status, 200);
   const auto moved = request("GET", location);

@@ -44,7 +44,8 @@ function freePort() {
   });
 }
 
-async function until(what, check, timeoutMs = 15000) {
+// Sanitizer builds (scripts/test) start slowly: an upper bound, not an expected duration.
+async function until(what, check, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check().catch(() => undefined);
@@ -128,8 +129,8 @@ async function main() {
 
     browser = await chromium.launch({
       executablePath: chromiumPath,
-      // As root (CI), Chromium refuses to start with its sandbox.
-      args: process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [],
+      // As root (CI), Chromium refuses to start with its sandbox; containers have a small /dev/shm.
+      args: ['--disable-dev-shm-usage', ...(process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [])],
     });
     for (const [javaScriptEnabled, delivery, label, hour] of [
       [true, 'weekly', 'a weekly digest', '9'],
