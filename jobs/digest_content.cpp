@@ -30,8 +30,8 @@ using store::sql_instant;
 using store::text_array;
 
 constexpr std::chrono::hours kUpcomingWindow{14 * 24};
-constexpr std::size_t kBodyExcerptBytes = 400;
-constexpr std::size_t kMaxUpcomingPerCommunity = 20;
+constexpr std::size_t kBodyExcerptBytes = 200;
+constexpr std::size_t kMaxUpcomingPerCommunity = 5;  // the next few; the feed has the rest
 
 // The event kinds a digest reports, and the section each goes to.
 const char* section_of(std::string_view kind) {

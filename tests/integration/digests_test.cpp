@@ -485,3 +485,33 @@ TEST_F(Digests, TwoInstancesSendOneDigestPerMemberAndPeriod) {
   EXPECT_EQ(sql("SELECT count(*) FROM digests")[0][0].as<int>(), 2 * kMembers);
   EXPECT_EQ(sql("SELECT count(DISTINCT (member_id, period_label)) FROM digests")[0][0].as<int>(), 2 * kMembers);
 }
+
+// A rough throughput figure for the batch path (bench/digests measures the real thing): run with
+// --gtest_also_run_disabled_tests. 20,000 members, 400 communities, 1-5 memberships each,
+// 4,000 topics and meetings in the period.
+TEST_F(Digests, DISABLED_ThroughputSmoke) {
+  settings.digest_batch = 250;
+  sql("INSERT INTO communities (slug, name, time_zone, created_at, updated_at) "
+      "SELECT 'c' || i, 'Community ' || i, 'UTC', '2027-01-01Z', '2027-01-01Z' FROM generate_series(1, 400) i");
+  sql("INSERT INTO members (email, name, time_zone, digest_hour, created_at, updated_at) "
+      "SELECT 'm' || i || '@example.org', 'Member ' || i, 'UTC', 7, '2027-01-01Z', '2027-01-01Z' FROM generate_series(1, 20000) i");
+  sql("INSERT INTO memberships (member_id, community_id, delivery, joined_at, updated_at) "
+      "SELECT DISTINCT m.id, 1 + (m.id * 7919 + k * 104729) % 400, 'daily', '2027-05-01Z'::timestamptz, '2027-05-01Z'::timestamptz "
+      "FROM members m, generate_series(0, 4) k WHERE k <= m.id % 5 ON CONFLICT DO NOTHING");
+  sql("INSERT INTO events (kind, community_id, payload, occurred_at) "
+      "SELECT 'topic.posted', 1 + i % 400, jsonb_build_object('topic_id', i, 'title', 'Topic ' || i, 'body', repeat('text ', 40), "
+      "'posted_at', '2027-05-01T12:00:00Z'), '2027-05-01T12:00Z'::timestamptz + i * interval '1 second' FROM generate_series(1, 3000) i");
+  sql("INSERT INTO meetings (uid, community_id, kind, title, time_zone, start_local, end_local, starts_at, ends_at, created_at, "
+      "updated_at) SELECT 'u' || i || '@t', 1 + i % 400, 'meeting', 'Meeting ' || i, 'UTC', '2027-05-03 10:00'::timestamp + i * interval '10 minutes', "
+      "'2027-05-03 11:00'::timestamp + i * interval '10 minutes', '2027-05-03T10:00Z'::timestamptz + i * interval '10 minutes', "
+      "'2027-05-03T11:00Z'::timestamptz + i * interval '10 minutes', '2027-04-01Z', '2027-04-01Z' FROM generate_series(1, 1000) i");
+  sql("DELETE FROM jobs");
+  sql("ANALYZE");
+  const auto started = std::chrono::steady_clock::now();
+  run_digests(utc(2027, 5, 2, 7));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto sent = sql("SELECT count(*) FROM notifications WHERE kind = 'digest.daily'")[0][0].as<int>();
+  const auto bytes = sql("SELECT avg(length(payload::text))::int FROM notifications WHERE kind = 'digest.daily'")[0][0].as<int>();
+  std::printf("%d digests in %.2f s: %.0f digests/s, %d payload bytes each on average\n", sent, seconds, sent / seconds, bytes);
+  EXPECT_GT(sent, 15000);
+}
