@@ -301,6 +301,8 @@ class Daemon {
       smtp.require_tls = config_.smtp_require_tls;
       smtp.user = config_.smtp_user;
       smtp.password = config_.smtp_password;
+      smtp.max_connections = static_cast<std::size_t>(config_.smtp_max_connections);
+      smtp.ca_file = config_.smtp_ca_file;
       email_ = notifiers::make_smtp_transport(io_.get_executor(), smtp);
     }
     notifiers::WebhookSettings hooks;

@@ -239,6 +239,15 @@ const std::vector<Setting>& settings() {
          c.smtp_require_tls = v == "true";
        },
        [](const Config& c) { return std::string(c.smtp_require_tls ? "true" : "false"); }},
+      {"smtp_max_connections", false,
+       [](Config& c, const std::string& v) { c.smtp_max_connections = parse_integer(v, 1, 64); },
+       [](const Config& c) { return std::to_string(c.smtp_max_connections); }},
+      {"smtp_ca_file", false,
+       [](Config& c, const std::string& v) {
+         if (!v.empty() && v.front() != '/') throw std::invalid_argument("must be an absolute path to a PEM file of CA certificates");
+         c.smtp_ca_file = v;
+       },
+       [](const Config& c) { return c.smtp_ca_file.empty() ? std::string("(the system's CAs)") : c.smtp_ca_file; }},
       {"smtp_user", false, [](Config& c, const std::string& v) { c.smtp_user = v; },
        [](const Config& c) { return c.smtp_user; }},
       {"smtp_password", false, [](Config& c, const std::string& v) { c.smtp_password = v; },
@@ -259,7 +268,7 @@ const std::vector<Setting>& settings() {
        },
        [](const Config& c) { return c.webhook_allowlist; }},
       {"delivery_concurrency", false,
-       [](Config& c, const std::string& v) { c.delivery_concurrency = parse_integer(v, 1, 2000); },
+       [](Config& c, const std::string& v) { c.delivery_concurrency = parse_integer(v, 1, 5000); },
        [](const Config& c) { return std::to_string(c.delivery_concurrency); }},
       {"templates_dir", false,
        [](Config& c, const std::string& v) {

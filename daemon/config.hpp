@@ -64,11 +64,13 @@ struct Config {
   // the sender, and addresses webhooks may reach despite the SSRF guard.
   std::string smtp_url;  // smtp://relay:587 (STARTTLS when offered) or smtps://relay:465
   bool smtp_require_tls = false;
+  int smtp_max_connections = 4;  // connections to the relay, each with its own thread
+  std::string smtp_ca_file;      // CAs for the relay's certificate; empty: the system's
   std::string smtp_user;
   std::string smtp_password;  // never logged or shown
   std::string mail_from = "convene@localhost";
   std::string webhook_allowlist;  // CIDRs, comma-separated
-  int delivery_concurrency = 200;  // messages in flight on this instance
+  int delivery_concurrency = 1000;  // messages in flight on this instance
   std::filesystem::path templates_dir;  // defaults to the compiled-in CONVENE_TEMPLATES_DIR
 };
 

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -27,8 +28,8 @@ namespace convene::jobs {
 
 struct DeliveryOptions {
   std::string owner;                                // unique per instance (jobs::default_owner())
-  std::size_t max_in_flight = 200;                  // messages handed to transports at once
-  std::chrono::milliseconds lease{120000};          // longer than any transport timeout
+  std::size_t max_in_flight = 1000;                 // messages handed to transports at once
+  std::chrono::milliseconds lease{120000};          // renewed every third while a message is in flight
   std::chrono::milliseconds poll_interval{30000};   // fallback when a NOTIFY was missed
   store::Backoff retry_backoff{std::chrono::seconds(30), std::chrono::hours(6)};
   int max_attempts = 12;                            // about three days of retries
@@ -60,10 +61,18 @@ class DeliveryWorker {
  private:
   struct Claimed;
   struct Outcome;
-  std::vector<Claimed> claim_and_compose(std::size_t limit);
+  struct Batch {
+    std::vector<Claimed> items;
+    std::optional<calendar::Instant> next_due;  // now when the batch was full
+  };
+  Batch claim_and_compose(std::size_t limit);  // on a claims_ thread
+  void start_claim(std::size_t limit);
+  void claimed(std::size_t limit, Batch batch, std::exception_ptr error);
+  void maybe_idle();
   void send(Claimed item);
   void finished(Outcome outcome);
   void flush();
+  void renew_leases();
   void record(std::vector<Outcome> outcomes);
 
   boost::asio::any_io_executor loop_;
@@ -73,21 +82,26 @@ class DeliveryWorker {
   const notifiers::Templates& templates_;
   notifiers::EmailTransport& email_;
   notifiers::WebhookTransport& webhooks_;
-  // Claiming (with composing) and recording run on threads of their own, so one batch is
-  // recorded while the next is claimed: neither waits for the other's commit.
-  boost::asio::thread_pool claims_{1};
+  // Claiming (with composing) and recording run on threads of their own, so batches are
+  // recorded while the next are claimed: neither waits for the other's commit.
+  boost::asio::thread_pool claims_{2};
   boost::asio::thread_pool records_{1};
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer idle_;
+  // Claims take a quarter of the slots each, up to two at once: while one waits for PostgreSQL
+  // the other's batch is composed or sent, so the transports do not run dry between batches.
+  const std::size_t chunk_;
+  std::mutex link_key_mutex_;
   std::string link_key_;  // signs unsubscribe and preferences links (server_secrets)
   // Loop-thread state.
   bool stopping_ = false, look_now_ = true, loop_active_ = false;
   std::size_t in_flight_ = 0;
   std::vector<Outcome> unrecorded_;
   bool recording_ = false;
-  std::chrono::steady_clock::time_point last_look_{}, pause_until_{};
+  std::chrono::steady_clock::time_point last_look_{}, pause_until_{}, last_renewal_{};
   std::optional<calendar::Instant> next_due_;
-  std::optional<calendar::Instant> next_due_claimed_;  // written by the claim (control thread), read after it
+  std::size_t claims_running_ = 0, reserved_ = 0;  // claims on their way, and the slots they may fill
+  bool backlog_ = false;                           // the last claim came back full
   mutable std::mutex counters_mutex_;
   DeliveryCounters counters_;
 };

@@ -25,11 +25,6 @@ struct LeaseLost : std::runtime_error {
   LeaseLost() : std::runtime_error("the job's lease was taken over by another instance") {}
 };
 
-double unit_random() {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
-}
-
 const std::vector<double> kLagBounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600};
 
 std::chrono::steady_clock::duration until(calendar::Instant due, calendar::Instant now) {
@@ -376,9 +371,7 @@ Engine::Result Engine::give_up_or_retry(const ClaimedJob& job, const KindSpec* s
   std::optional<calendar::Instant> retry_at;
   bool recurring_next = false;
   if (job.attempts < max_attempts) {
-    // Exponential backoff with "equal jitter": never sooner than half the step.
-    const auto step = options_.retry_backoff.delay(job.attempts, 1.0);
-    const auto delay = step / 2 + std::chrono::milliseconds(static_cast<long long>(step.count() / 2.0 * unit_random()));
+    const auto delay = options_.retry_backoff.equal_jitter(job.attempts, store::unit_random());
     retry_at = now + std::chrono::duration_cast<std::chrono::microseconds>(delay);
   } else if (const auto* s = job.payload.if_contains("schedule")) {
     // A recurring job is never dead for good: this run is given up, the next one is planned.

@@ -10,6 +10,7 @@
 #include <deque>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
@@ -231,18 +232,39 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
     deliver();
   }
 
+  // libcurl asks for a new timeout after nearly every action, mostly a later one; re-arming
+  // the Asio timer each time costs a timerfd update. So the timer is re-armed only for an
+  // earlier deadline; when it fires before libcurl's deadline it is simply set again.
   void set_timer(long timeout_ms) {
     if (timeout_ms < 0) {
-      timer_.cancel();
+      wanted_.reset();  // a pending wake-up finds nothing to do
       return;
     }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    wanted_ = deadline;
+    if (!armed_ || deadline < timer_.expiry()) arm_timer(deadline);
+  }
+
+  void arm_timer(std::chrono::steady_clock::time_point deadline) {
+    armed_ = true;
     // Never call curl_multi_socket_action from here (libcurl forbids it): a zero timeout runs
     // from the loop like any other.
-    timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+    timer_.expires_at(deadline);
     timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
       if (ec) return;
-      if (auto self = weak.lock()) self->on_timeout();
+      if (auto self = weak.lock()) self->on_timer_fired();
     });
+  }
+
+  void on_timer_fired() {
+    armed_ = false;
+    if (!wanted_) return;
+    if (std::chrono::steady_clock::now() < *wanted_) {
+      arm_timer(*wanted_);
+      return;
+    }
+    wanted_.reset();
+    on_timeout();
   }
 
   void on_timeout() {
@@ -291,6 +313,8 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
 
   asio::any_io_executor loop_;
   asio::steady_timer timer_;
+  bool armed_ = false;                                             // timer_ has a wait pending
+  std::optional<std::chrono::steady_clock::time_point> wanted_;  // libcurl's deadline, if any
   std::unique_ptr<CURLM, CurlMultiDeleter> multi_;
   std::unordered_map<curl_socket_t, std::shared_ptr<Watch>> watches_;
   std::unordered_map<CURL*, Transfer> transfers_;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <stdexcept>
@@ -230,30 +231,63 @@ class Relay {
   CurlMulti multi_;  // last: destroyed first, dropping the callbacks into this object
 };
 
-// The caller's side, on its loop: the callbacks waiting for results. SMTP itself runs on a
-// thread of its own, because libcurl 7.88 blocks for the reply to the final dot (every message)
-// and for the reply to QUIT: that must never hold up the loop.
+// One connection to the relay with a thread of its own. libcurl 7.88 blocks for the reply to a
+// message's final dot (and to QUIT), so connections sharing a thread would take turns: each
+// lane's wait holds up only its own connection, never the caller's loop nor the other lanes.
+class Lane {
+ public:
+  Lane(SmtpSettings settings, Relay::Report report) : work_(io_.get_executor()) {
+    settings.max_connections = 1;
+    relay_ = std::make_unique<Relay>(io_.get_executor(), std::move(settings), std::move(report));
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  ~Lane() {
+    asio::post(io_, [this] {
+      relay_.reset();  // closes the connection (QUIT) on the lane's thread
+      io_.stop();
+    });
+    thread_.join();
+  }
+
+  Lane(const Lane&) = delete;
+  Lane& operator=(const Lane&) = delete;
+
+  void submit(std::uint64_t id, OutgoingEmail email) {
+    // Posted in order, before the relay's destruction is: the pointer is valid when this runs.
+    asio::post(io_, [relay = relay_.get(), id, email = std::move(email)]() mutable { relay->submit(id, std::move(email)); });
+  }
+
+  std::size_t outstanding = 0;  // caller's loop only: messages submitted and not yet reported
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::unique_ptr<Relay> relay_;
+  std::thread thread_;
+};
+
+// The caller's side, on its loop: the callbacks waiting for results, and which lane takes the
+// next message (the one with the fewest outstanding, so a slow connection gets fewer).
 class SmtpTransport final : public EmailTransport {
  public:
   SmtpTransport(asio::any_io_executor loop, SmtpSettings settings)
-      : loop_(std::move(loop)), pending_(std::make_shared<Pending>()), work_(io_.get_executor()) {
-    relay_ = std::make_unique<Relay>(
-        io_.get_executor(), std::move(settings),
-        [loop = loop_, weak = std::weak_ptr<Pending>(pending_)](std::uint64_t id, SendResult result) {
-          asio::post(loop, [weak, id, result = std::move(result)]() mutable {
-            if (auto pending = weak.lock()) pending->complete(id, std::move(result));
-          });
-        });
-    thread_ = std::thread([this] { io_.run(); });
+      : loop_(std::move(loop)), pending_(std::make_shared<Pending>()) {
+    const std::size_t lanes = std::max<std::size_t>(1, settings.max_connections);
+    lanes_.reserve(lanes);
+    for (std::size_t i = 0; i < lanes; ++i)
+      lanes_.push_back(std::make_unique<Lane>(
+          settings, [loop = loop_, weak = std::weak_ptr<Pending>(pending_), i](std::uint64_t id, SendResult result) {
+            asio::post(loop, [weak, i, id, result = std::move(result)]() mutable {
+              if (auto pending = weak.lock()) pending->complete(id, std::move(result), i);
+            });
+          }));
+    pending_->lanes = &lanes_;
   }
 
   ~SmtpTransport() override {
     pending_.reset();  // results still on their way are dropped
-    asio::post(io_, [this] {
-      relay_.reset();  // closes the connections (QUIT) on the SMTP thread
-      io_.stop();
-    });
-    thread_.join();
+    lanes_.clear();    // each lane closes its connection and joins its thread
   }
 
   SmtpTransport(const SmtpTransport&) = delete;
@@ -268,14 +302,14 @@ class SmtpTransport final : public EmailTransport {
       refused.kind = SendResult::Kind::permanent;
       refused.detail = "invalid envelope address";
       asio::post(loop_, [weak = std::weak_ptr<Pending>(pending_), id, refused = std::move(refused)]() mutable {
-        if (auto pending = weak.lock()) pending->complete(id, std::move(refused));
+        if (auto pending = weak.lock()) pending->complete(id, std::move(refused), std::nullopt);
       });
       return;
     }
-    // Posted in order, before the relay's destruction is: the pointer is valid when this runs.
-    asio::post(io_, [relay = relay_.get(), id, email = std::move(email)]() mutable {
-      relay->submit(id, std::move(email));
-    });
+    Lane& lane = **std::min_element(lanes_.begin(), lanes_.end(),
+                                    [](const auto& a, const auto& b) { return a->outstanding < b->outstanding; });
+    ++lane.outstanding;
+    lane.submit(id, std::move(email));
   }
 
   std::size_t in_flight() const override { return pending_->waiting.size(); }
@@ -284,8 +318,10 @@ class SmtpTransport final : public EmailTransport {
   struct Pending {
     std::unordered_map<std::uint64_t, SendDone> waiting;
     std::uint64_t next = 0;
+    std::vector<std::unique_ptr<Lane>>* lanes = nullptr;
 
-    void complete(std::uint64_t id, SendResult result) {
+    void complete(std::uint64_t id, SendResult result, std::optional<std::size_t> lane) {
+      if (lane) --(*lanes)[*lane]->outstanding;
       auto it = waiting.find(id);
       if (it == waiting.end()) return;
       SendDone done = std::move(it->second);
@@ -296,10 +332,7 @@ class SmtpTransport final : public EmailTransport {
 
   asio::any_io_executor loop_;
   std::shared_ptr<Pending> pending_;
-  asio::io_context io_;  // the SMTP thread's loop
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::unique_ptr<Relay> relay_;
-  std::thread thread_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
 };
 
 }  // namespace

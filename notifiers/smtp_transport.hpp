@@ -2,9 +2,10 @@
 // Email over SMTP to the configured relay through libcurl (smtp:// with optional or required
 // STARTTLS, smtps://), optional AUTH, connections reused across messages.
 //
-// libcurl's multi interface on an Asio loop of the transport's own thread: libcurl 7.88 waits
-// for the reply to a message's final dot (and to QUIT) blocking, which must not stall the
-// caller's loop. send() and the callbacks stay on the caller's loop.
+// libcurl's multi interface on Asio loops of the transport's own: one thread per connection,
+// because libcurl 7.88 waits for the reply to a message's final dot (and to QUIT) blocking, which
+// must neither stall the caller's loop nor make the other connections wait their turn. send()
+// and the callbacks stay on the caller's loop.
 #include "notifiers/transport.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -23,7 +24,7 @@ struct SmtpSettings {
   std::string password;      // never logged nor put in a result
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds timeout{60'000};  // a whole message, connecting included
-  std::size_t max_connections = 4;            // connections to the relay = messages in flight; more wait in order
+  std::size_t max_connections = 4;            // connections (and threads) to the relay = messages in flight; more queue
   std::string ca_file;                        // CA bundle for the relay's certificate; empty: the system's
 };
 

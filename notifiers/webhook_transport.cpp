@@ -11,10 +11,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace convene::notifiers {
 namespace {
@@ -135,14 +138,26 @@ SendResult webhook_result(CURLcode code, CURL* easy, const Call& call) {
   return transport_failure(describe_curl_error(code, call.error));
 }
 
+// scheme://authority of a URL: the calls that may share connections, and the unit of the
+// per-host limit. (URLs were checked when the endpoint was registered; anything odd just
+// makes a key of its own.)
+std::string host_key(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  const auto authority_end = url.find_first_of("/?#", scheme_end + 3);
+  return std::string(url.substr(0, authority_end));
+}
+
 class CurlWebhookTransport final : public WebhookTransport {
  public:
   CurlWebhookTransport(CurlMulti& multi, std::shared_ptr<const Shared> shared)
-      : multi_(multi), shared_(std::move(shared)), alive_(std::make_shared<std::size_t>(0)) {}
+      : multi_(multi), state_(std::make_shared<State>()) {
+    state_->shared = std::move(shared);
+  }
 
   void post(OutgoingWebhook webhook, SendDone done) override {
     auto call = std::make_shared<Call>();
-    call->shared = shared_;
+    call->shared = state_->shared;
     call->webhook = std::move(webhook);
     call->done = std::move(done);
 
@@ -161,17 +176,54 @@ class CurlWebhookTransport final : public WebhookTransport {
     if (!has_content_type) append(call->headers, "Content-Type: application/json");
     append(call->headers, "Expect:");  // no 100-continue round trip
 
-    const WebhookSettings& settings = shared_->settings;
+    ++state_->alive;
+    Host& host = state_->hosts[host_key(call->webhook.url)];
+    host.waiting.push_back(std::move(call));
+    pump(state_, multi_, host);
+  }
+
+  std::size_t in_flight() const override { return state_->alive; }
+
+ private:
+  // Calls wait here, not in libcurl, until their host has a free connection: libcurl's own
+  // queue would start their whole-transfer timeout while they wait (a slow receiver would time
+  // out calls that never started), and walks its pending list on every completion.
+  struct Host {
+    std::size_t active = 0;
+    std::deque<std::shared_ptr<Call>> waiting;
+  };
+  struct State {
+    std::shared_ptr<const Shared> shared;
+    std::unordered_map<std::string, Host> hosts;
+    std::vector<CurlEasyPtr> idle;  // configured handles, reused: setting one up costs more than a request
+    std::size_t alive = 0;          // calls accepted and not yet answered
+  };
+
+  static void pump(const std::shared_ptr<State>& state, CurlMulti& multi, Host& host) {
+    const std::size_t limit = std::max<std::size_t>(1, state->shared->settings.max_host_connections);
+    while (host.active < limit && !host.waiting.empty()) {
+      auto call = std::move(host.waiting.front());
+      host.waiting.pop_front();
+      ++host.active;
+      start(state, multi, std::move(call));
+    }
+  }
+
+  static CurlEasyPtr configured_easy(State& state) {
+    if (!state.idle.empty()) {
+      CurlEasyPtr easy = std::move(state.idle.back());
+      state.idle.pop_back();
+      return easy;
+    }
+    const WebhookSettings& settings = state.shared->settings;
     CurlEasyPtr easy = make_curl_easy();
     CURL* e = easy.get();
-    curl_easy_setopt(e, CURLOPT_URL, call->webhook.url.c_str());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROXY, "");  // never a proxy from the environment: the guard checks the real peer
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &open_socket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, call.get());
-    if (shared_->resolve) curl_easy_setopt(e, CURLOPT_RESOLVE, shared_->resolve.get());
+    if (state.shared->resolve) curl_easy_setopt(e, CURLOPT_RESOLVE, state.shared->resolve.get());
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     if (!settings.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, settings.ca_file.c_str());
@@ -180,44 +232,63 @@ class CurlWebhookTransport final : public WebhookTransport {
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, settings.user_agent.c_str());
     curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
+    return easy;
+  }
+
+  static void start(const std::shared_ptr<State>& state, CurlMulti& multi, std::shared_ptr<Call> call) {
+    CurlEasyPtr easy = configured_easy(*state);
+    CURL* e = easy.get();
+    curl_easy_setopt(e, CURLOPT_URL, call->webhook.url.c_str());
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, call.get());
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->webhook.body.data());
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(call->webhook.body.size()));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers.get());
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, call.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->error);
 
-    ++*alive_;
-    CurlMulti::Done finished = [weak = std::weak_ptr<std::size_t>(alive_), call](CURLcode code, CurlEasyPtr handle) {
+    CurlMulti::Done finished = [weak = std::weak_ptr<State>(state), &multi, call](CURLcode code, CurlEasyPtr handle) {
       SendResult result = webhook_result(code, handle.get(), *call);
-      handle.reset();
-      auto alive = weak.lock();
-      if (!alive) return;
-      --*alive;
+      auto state = weak.lock();
+      if (!state) return;  // the transport is gone: nobody waits for the result
+      // Nothing of this call may stay in a handle that outlives it.
+      CURL* h = handle.get();
+      curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, static_cast<void*>(nullptr));
+      curl_easy_setopt(h, CURLOPT_WRITEDATA, static_cast<void*>(nullptr));
+      curl_easy_setopt(h, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));
+      curl_easy_setopt(h, CURLOPT_ERRORBUFFER, static_cast<char*>(nullptr));
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, static_cast<char*>(nullptr));
+      if (state->idle.size() < kMaxIdleHandles) state->idle.push_back(std::move(handle));
+      const auto key = host_key(call->webhook.url);
+      auto found = state->hosts.find(key);
+      if (found != state->hosts.end()) {
+        --found->second.active;
+        pump(state, multi, found->second);
+        if (found->second.active == 0 && found->second.waiting.empty()) state->hosts.erase(found);
+      }
+      --state->alive;
       SendDone done = std::move(call->done);
       if (done) done(std::move(result));
     };
-    multi_.start(std::move(easy), std::move(finished));
+    multi.start(std::move(easy), std::move(finished));
   }
 
-  std::size_t in_flight() const override { return *alive_; }
-
- private:
   void fail_later(std::shared_ptr<Call> call, SendResult result) {
-    ++*alive_;
+    ++state_->alive;
     asio::post(multi_.executor(),
-               [weak = std::weak_ptr<std::size_t>(alive_), call = std::move(call), result = std::move(result)]() mutable {
-                 auto alive = weak.lock();
-                 if (!alive) return;
-                 --*alive;
+               [weak = std::weak_ptr<State>(state_), call = std::move(call), result = std::move(result)]() mutable {
+                 auto state = weak.lock();
+                 if (!state) return;
+                 --state->alive;
                  SendDone done = std::move(call->done);
                  if (done) done(std::move(result));
                });
   }
 
+  static constexpr std::size_t kMaxIdleHandles = 64;
+
   CurlMulti& multi_;
-  std::shared_ptr<const Shared> shared_;
-  std::shared_ptr<std::size_t> alive_;  // calls in flight; expires with the transport
+  std::shared_ptr<State> state_;  // expires with the transport: late completions then do nothing
 };
 
 }  // namespace

@@ -23,6 +23,7 @@ struct WebhookSettings {
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds timeout{10'000};  // the whole POST, connecting included
   std::size_t max_response_bytes = 4096;      // read at most this much of a response body, then stop
+  std::size_t max_host_connections = 8;       // transfers at once per scheme://host:port; more wait their turn
   std::string user_agent = "convene-webhooks";
   std::string ca_file;               // CA bundle; empty: the system's
   std::vector<std::string> resolve;  // CURLOPT_RESOLVE entries ("host:port:address"), for tests

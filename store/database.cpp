@@ -5,10 +5,27 @@
 
 namespace convene::store {
 
-std::chrono::milliseconds Backoff::delay(int attempt, double unit_random) const {
+namespace {
+
+long long ceiling_ms(const Backoff& backoff, int attempt) {
   const int exponent = std::clamp(attempt - 1, 0, 20);
-  const auto ceiling = std::min<long long>(cap.count(), base.count() * (1LL << exponent));
-  return std::chrono::milliseconds(static_cast<long long>(ceiling * std::clamp(unit_random, 0.0, 1.0)));
+  return std::min<long long>(backoff.cap.count(), backoff.base.count() * (1LL << exponent));
+}
+
+}  // namespace
+
+std::chrono::milliseconds Backoff::delay(int attempt, double unit_random) const {
+  return std::chrono::milliseconds(static_cast<long long>(ceiling_ms(*this, attempt) * std::clamp(unit_random, 0.0, 1.0)));
+}
+
+std::chrono::milliseconds Backoff::equal_jitter(int attempt, double unit_random) const {
+  const double half = ceiling_ms(*this, attempt) / 2.0;
+  return std::chrono::milliseconds(static_cast<long long>(half + half * std::clamp(unit_random, 0.0, 1.0)));
+}
+
+double unit_random() {
+  thread_local std::minstd_rand generator{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
 }
 
 void Database::begin(pqxx::work& tx, const TxOptions& options) {
@@ -34,8 +51,7 @@ std::optional<std::chrono::milliseconds> Database::retry_delay(const std::except
     return std::nullopt;
   }
   ++retries_total_;
-  thread_local std::minstd_rand random{std::random_device{}()};
-  return backoff_.delay(attempt, std::uniform_real_distribution<double>(0.0, 1.0)(random));
+  return backoff_.delay(attempt, unit_random());
 }
 
 DatabaseStats Database::stats() const {

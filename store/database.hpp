@@ -25,12 +25,20 @@ struct TxOptions {
   std::chrono::milliseconds statement_timeout{0};  // 0: the server's setting
 };
 
-// Exponential backoff with full jitter; `unit_random` is in [0, 1).
+// Exponential backoff: the ceiling doubles per attempt from `base` up to `cap`; `unit_random`
+// is in [0, 1) (store::unit_random()).
 struct Backoff {
   std::chrono::milliseconds base{20};
   std::chrono::milliseconds cap{2000};
+  // Full jitter, 0 to the ceiling: replayed transactions spread out as much as possible.
   std::chrono::milliseconds delay(int attempt, double unit_random) const;
+  // Equal jitter, half the ceiling to the ceiling: a failed job or delivery is never retried
+  // much sooner than its step, and retries of many still spread out.
+  std::chrono::milliseconds equal_jitter(int attempt, double unit_random) const;
 };
+
+// Uniform in [0, 1), from a generator of the calling thread.
+double unit_random();
 
 struct DatabaseStats {
   PoolStats pool;

@@ -82,7 +82,7 @@ bool leave_community(pqxx::transaction_base& tx, std::int64_t member_id, const C
   if (removed.empty()) return false;
   // Leaving stops everything still queued for this membership, at once.
   tx.exec_params(
-      "UPDATE notifications SET state = 'cancelled' WHERE member_id = $1 AND community_id = $2 AND state = 'pending'",
+      "UPDATE notifications SET state = 'cancelled' WHERE member_id = $1 AND community_id = $2 AND queued AND state = 'pending'",
       member_id, c.id);
   insert_event(tx, "member.left", c.id, {{"member_id", member_id}, {"community", c.slug}, {"community_name", c.name}},
                actor_id, now_sql);

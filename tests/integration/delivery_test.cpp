@@ -34,7 +34,8 @@ namespace {
 // A worker with its own loop thread, pool, libcurl and transports, as the daemon wires them.
 class Worker {
  public:
-  Worker(const std::string& url, const std::string& smtp_url, const std::string& allowlist = "127.0.0.0/8")
+  Worker(const std::string& url, const std::string& smtp_url, const std::string& allowlist = "127.0.0.0/8",
+         std::chrono::milliseconds lease = 120s, std::chrono::milliseconds webhook_timeout = 2s)
       : database_(convene::store::PoolOptions{.conninfo = url, .max_size = 3}),
         templates_(convene::notifiers::Templates::load(CONVENE_TEMPLATES_DIR)),
         curl_(io_.get_executor()) {
@@ -43,7 +44,7 @@ class Worker {
     smtp.timeout = 5s;
     email_ = convene::notifiers::make_smtp_transport(io_.get_executor(), smtp);
     convene::notifiers::WebhookSettings hooks;
-    hooks.timeout = 2s;
+    hooks.timeout = webhook_timeout;
     hooks.allowed = [list = convene::notifiers::parse_cidr_list(allowlist)](const sockaddr* a) {
       return !convene::notifiers::is_forbidden_destination(a, list);
     };
@@ -51,6 +52,7 @@ class Worker {
     convene::jobs::DeliveryOptions options;
     options.owner = convene::jobs::default_owner();
     options.poll_interval = 100ms;
+    options.lease = lease;
     options.retry_backoff = convene::store::Backoff{20ms, 80ms};
     options.max_attempts = 4;
     options.public_url = "https://convene.example.org";
@@ -327,6 +329,20 @@ TEST_F(Delivery, AHangingReceiverDoesNotHoldUpAnother) {
   // The fast one finished while the slow one was still waiting for its 2 s timeout.
   EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts a JOIN notifications n ON n.id = a.notification_id "
                    "WHERE n.id = '" + slow_id + "'"), 0);
+}
+
+TEST_F(Delivery, AMessageStillInFlightKeepsItsLeaseSoNoOtherInstanceSendsItAgain) {
+  // The receiver takes 3 s; the lease is 600 ms. Without renewal the second instance would
+  // take the notification over after 600 ms and post it again.
+  Receiver slow({}, 3s);
+  const auto id = webhook_notification(endpoint(slow.url(), convene::notifiers::generate_webhook_secret()));
+  Worker first(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 600ms, 10s);
+  ASSERT_TRUE(eventually([&] { return state(id) == "sending"; }));
+  Worker second(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 600ms, 10s);
+  ASSERT_TRUE(eventually([&] { return state(id) == "sent"; }));
+  EXPECT_EQ(slow.requests().size(), 1u);
+  EXPECT_EQ(scalar("SELECT attempts FROM notifications"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts"), 1);
 }
 
 TEST_F(Delivery, AnEndpointOnLoopbackIsRefusedUnlessAllowlisted) {

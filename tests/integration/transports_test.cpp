@@ -726,7 +726,8 @@ TEST_F(WebhookTransportTest, ThreeHundredInFlightOnOneThreadBoundedPerHost) {
   std::vector<std::optional<SendResult>> results(count);
   for (int i = 0; i < count; ++i)
     transport->post(webhook(receiver.url(), i), [&, i](SendResult r) { results[i] = std::move(r); });
-  EXPECT_EQ(bounded.in_flight(), static_cast<std::size_t>(count));
+  // Only a free connection's worth reach libcurl; the rest wait in the transport.
+  EXPECT_EQ(bounded.in_flight(), 8u);
   EXPECT_EQ(transport->in_flight(), static_cast<std::size_t>(count));
   ASSERT_TRUE(wait_results(results, 60s));
   for (const auto& r : results) ASSERT_TRUE(r->ok()) << describe(*r);
@@ -735,6 +736,57 @@ TEST_F(WebhookTransportTest, ThreeHundredInFlightOnOneThreadBoundedPerHost) {
   EXPECT_GT(peak, 1) << "transfers ran concurrently";
   EXPECT_LE(peak, 8) << "no more than max_host_connections at once";
   EXPECT_LE(receiver.connections(), 16u) << "connections were reused";
+}
+
+TEST_F(WebhookTransportTest, HundredsInFlightOnOneThread) {
+  // 20 receivers, 10 calls each, 10 connections per host: 200 transfers at once in libcurl,
+  // all driven by the test's one thread.
+  std::atomic<int> active{0}, peak{0};
+  const auto handler = [&](const httplib::Request&, httplib::Response& res) {
+    const int now = ++active;
+    for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {
+    }
+    std::this_thread::sleep_for(200ms);
+    --active;
+    res.status = 200;
+  };
+  std::vector<std::unique_ptr<Receiver>> receivers;
+  for (int i = 0; i < 20; ++i) receivers.push_back(std::make_unique<Receiver>(handler, 12));
+  notifiers::CurlMulti unbounded(loop.get_executor(), {.max_host_connections = 0});
+  auto s = settings();
+  s.max_host_connections = 10;
+  auto transport = notifiers::make_webhook_transport(unbounded, s);
+  constexpr int count = 200;
+  std::vector<std::optional<SendResult>> results(count);
+  for (int i = 0; i < count; ++i)
+    transport->post(webhook(receivers[i % 20]->url(), i), [&, i](SendResult r) { results[i] = std::move(r); });
+  EXPECT_EQ(unbounded.in_flight(), static_cast<std::size_t>(count)) << "all of them are libcurl's at once";
+  ASSERT_TRUE(wait_results(results, 60s));
+  for (const auto& r : results) ASSERT_TRUE(r->ok()) << describe(*r);
+  for (const auto& receiver : receivers) EXPECT_EQ(receiver->hits(), count / 20);
+  EXPECT_GT(peak.load(), 50) << "many ran at once";
+}
+
+TEST_F(WebhookTransportTest, CallsWaitingForAConnectionDoNotUseUpTheirTimeout) {
+  // Each request takes 400 ms and may take 2 s; with 2 connections, 8 calls take four rounds.
+  // Had they waited inside libcurl, the last ones' 2 s would have run out before they started.
+  Receiver receiver([](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(400ms);
+    res.status = 200;
+  });
+  auto s = settings();
+  s.timeout = 2s;
+  s.max_host_connections = 2;
+  auto transport = notifiers::make_webhook_transport(multi, s);
+  constexpr int count = 8;
+  std::vector<std::optional<SendResult>> results(count);
+  const auto started = Clock::now();
+  for (int i = 0; i < count; ++i)
+    transport->post(webhook(receiver.url(), i), [&, i](SendResult r) { results[i] = std::move(r); });
+  ASSERT_TRUE(wait_results(results, 60s));
+  for (const auto& r : results) EXPECT_TRUE(r->ok()) << describe(*r);
+  EXPECT_GE(Clock::now() - started, 1500ms) << "four rounds of two";
+  EXPECT_EQ(receiver.hits(), count);
 }
 
 TEST_F(WebhookTransportTest, ALargeResponseBodyIsCutWithoutBreakingAnything) {
