@@ -248,7 +248,7 @@ asio::awaitable<void> DeliveryWorker::run() {
       start_claim(chunk_);
     }
     // A second claim only while the last one came back full: more is due than one claim takes.
-    if (std::getenv("CONVENE_ONE_CLAIM") == nullptr && backlog_ && steady_now >= pause_until_ && claims_running_ == 1 &&
+    if (backlog_ && steady_now >= pause_until_ && claims_running_ == 1 &&
         in_flight_ + reserved_ + chunk_ <= options_.max_in_flight)
       start_claim(chunk_);
     using namespace std::chrono;
