@@ -1,7 +1,10 @@
 #include "notifiers/templates.hpp"
 
 #include <fstream>
+#include <map>
+#include <memory>
 #include <sstream>
+#include <utility>
 
 #include <boost/json/array.hpp>
 #include <kainjow/mustache.hpp>
@@ -92,13 +95,36 @@ std::string mark_standalone_tags(const std::string& source) {
 
 enum class Mode { text, html };
 
-// Parsing per call keeps rendering free of shared mutable state (kainjow's renderer records
-// errors in the template object); the templates are small.
+// Parsed templates, kept per thread: kainjow's renderer records errors in the template object,
+// so one is never shared between threads, and parsing for every message cost more than
+// rendering it. An entry is keyed by where its source lives and checked against the source
+// itself, so a Templates loaded later at the same address never gets another's template.
+struct ParsedTemplate {
+  std::string source;
+  std::unique_ptr<mustache::mustache> tmpl;  // null: parse again
+};
+
+ParsedTemplate& parsed(const std::string& source, Mode mode) {
+  thread_local std::map<std::pair<const std::string*, Mode>, ParsedTemplate> cache;
+  // Templates come and go (tests, reloads): the cache never grows without bound.
+  if (cache.size() > 512) cache.clear();
+  ParsedTemplate& entry = cache[{&source, mode}];
+  if (!entry.tmpl || entry.source != source) {
+    entry.source = source;
+    entry.tmpl = std::make_unique<mustache::mustache>(source);
+    if (mode == Mode::text) entry.tmpl->set_custom_escape([](const std::string& s) { return s; });
+  }
+  return entry;
+}
+
 std::string render_one(const std::string& source, const mustache::data& data, Mode mode) {
-  mustache::mustache tmpl(source);
-  if (mode == Mode::text) tmpl.set_custom_escape([](const std::string& s) { return s; });
-  std::string out = tmpl.render(data);
-  if (!tmpl.is_valid()) throw std::logic_error("template failed: " + tmpl.error_message());
+  ParsedTemplate& entry = parsed(source, mode);
+  std::string out = entry.tmpl->render(data);
+  if (!entry.tmpl->is_valid()) {
+    const std::string error = entry.tmpl->error_message();
+    entry.tmpl.reset();  // the error would stick to every later render
+    throw std::logic_error("template failed: " + error);
+  }
   std::erase(out, kMarker);
   return out;
 }

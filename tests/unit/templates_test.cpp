@@ -9,7 +9,10 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "notifiers/display_time.hpp"
 #include "notifiers/message_view.hpp"
@@ -405,4 +408,26 @@ TEST(TemplatesLoad, RendersFromTheLoadedCopyNotTheDisk) {
   const auto loaded = n::Templates::load(dir.path);
   fs::remove_all(dir.path);
   EXPECT_EQ(loaded.render("review.due", object{{"year", 2027}}, context()).subject, "Custom 2027");
+}
+
+// Parsed templates are cached per thread: templates loaded again, from another directory into
+// the same place, must render their own text, and renders on other threads must agree.
+TEST(TemplatesLoad, ReloadedTemplatesRenderTheirOwnTextAndThreadsAgree) {
+  TempDir dir;
+  dir.write("topic.posted.subject.mustache", "First {{title}}");
+  std::optional<n::Templates> loaded(n::Templates::load(dir.path));
+  object topic{{"title", "Books"}, {"community_name", "Data Science"}};
+  EXPECT_EQ(loaded->render("topic.posted", topic, context()).subject, "First Books");
+
+  dir.write("topic.posted.subject.mustache", "Second {{title}}");
+  loaded.reset();
+  loaded.emplace(n::Templates::load(dir.path));  // likely at the same address as before
+  EXPECT_EQ(loaded->render("topic.posted", topic, context()).subject, "Second Books");
+
+  const auto here = loaded->render("topic.posted", topic, context());
+  std::vector<std::string> texts(4);
+  std::vector<std::thread> threads;
+  for (auto& text : texts) threads.emplace_back([&] { text = loaded->render("topic.posted", topic, context()).text; });
+  for (auto& t : threads) t.join();
+  for (const auto& text : texts) EXPECT_EQ(text, here.text);
 }
