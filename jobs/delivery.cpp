@@ -374,8 +374,8 @@ void DeliveryWorker::flush() {
 }
 
 void DeliveryWorker::record(std::vector<Outcome> outcomes) {
-  std::vector<std::string> ids, outcome_kinds, states;
-  std::vector<std::optional<std::string>> codes, texts, retry_at, errors, attempted;
+  std::vector<std::string> ids, outcome_kinds, finished_ids, finished_states, retry_ids;
+  std::vector<std::optional<std::string>> codes, texts, attempted, finished_errors, retry_at, retry_errors;
   std::vector<std::int64_t> gone, failing, working;
   DeliveryCounters delta;
   for (const auto& o : outcomes) {
@@ -400,9 +400,17 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
     } else {
       state = "dead", ++delta.dead;
     }
-    states.push_back(state);
-    retry_at.push_back(next);
-    errors.push_back(r.ok() ? std::nullopt : std::optional<std::string>(r.detail.empty() ? outcome_kinds.back() : r.detail));
+    const std::optional<std::string> error =
+        r.ok() ? std::nullopt : std::optional<std::string>(r.detail.empty() ? outcome_kinds.back() : r.detail);
+    if (next) {
+      retry_ids.push_back(o.id);
+      retry_at.push_back(next);
+      retry_errors.push_back(error);
+    } else {
+      finished_ids.push_back(o.id);
+      finished_states.push_back(state);
+      finished_errors.push_back(error);
+    }
     if (o.endpoint_id && !o.cancel) {
       if (r.endpoint_gone) gone.push_back(*o.endpoint_id);
       else if (r.ok()) working.push_back(*o.endpoint_id);
@@ -420,19 +428,29 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
       // Every row is found by its id: a planner misled by the queue's lagging statistics must
       // not scan the table once per outcome instead (seen as 0.7 s per batch).
       tx.exec("SET LOCAL enable_seqscan = off");
+      // Finished ones first, without due_at: an update of due_at wakes every instance's worker
+      // (schema 005's trigger), which only retries need.
+      tx.exec_params(
+          "UPDATE notifications n SET state = v.state, lease_expires_at = NULL, last_error = v.error, "
+          "sent_at = CASE WHEN v.state = 'sent' THEN $4::timestamptz END "
+          "FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, state, error) "
+          "WHERE n.id = v.id AND n.lease_owner = $5 AND n.state = 'sending'",
+          store::text_array(finished_ids), store::text_array(finished_states), store::text_array(finished_errors), now_sql,
+          options_.owner);
+      if (!retry_ids.empty())
+        tx.exec_params(
+            "UPDATE notifications n SET state = 'pending', due_at = v.retry_at, lease_expires_at = NULL, last_error = v.error "
+            "FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS v(id, retry_at, error) "
+            "WHERE n.id = v.id AND n.lease_owner = $4 AND n.state = 'sending'",
+            store::text_array(retry_ids), store::text_array(retry_at), store::text_array(retry_errors), options_.owner);
+      // Every attempt is kept, also one whose lease another instance took meanwhile; not one of
+      // a notification deleted meanwhile (its member was), which the foreign key would refuse.
       tx.exec_params(
           "INSERT INTO notification_attempts (notification_id, attempted_at, outcome, response_code, response_text) "
           "SELECT id, at, outcome, code, text FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[], $5::text[]) "
           "AS a(id, at, outcome, code, text) WHERE EXISTS (SELECT 1 FROM notifications n WHERE n.id = a.id)",
           store::text_array(ids), store::text_array(attempted), store::text_array(outcome_kinds), store::text_array(codes),
           store::text_array(texts));
-      tx.exec_params(
-          "UPDATE notifications n SET state = v.state, due_at = coalesce(v.retry_at, n.due_at), lease_expires_at = NULL, "
-          "last_error = v.error, sent_at = CASE WHEN v.state = 'sent' THEN $5::timestamptz END "
-          "FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, state, retry_at, error) "
-          "WHERE n.id = v.id AND n.lease_owner = $6 AND n.state = 'sending'",
-          store::text_array(ids), store::text_array(states), store::text_array(retry_at), store::text_array(errors), now_sql,
-          options_.owner);
       std::vector<std::int64_t> disabled;
       if (!gone.empty())
         for (const auto& r : tx.exec_params(
