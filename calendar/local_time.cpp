@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 
@@ -169,6 +170,39 @@ LocalDateTime to_local(Instant t, std::string_view zone) {
 std::chrono::seconds utc_offset(Instant t, std::string_view zone) {
   std::lock_guard lock(libical_mutex());
   return detail::utc_offset_locked(detail::require_zone_locked(zone), std::chrono::floor<seconds>(t));
+}
+
+std::string format_rfc3339_local(Instant t, std::string_view zone) {
+  const auto whole = std::chrono::floor<seconds>(t);
+  const auto offset = utc_offset(whole, zone);
+  const auto minutes = std::abs(offset.count()) / 60;
+  char suffix[48];  // roomy: GCC cannot see that an offset is under a day
+  std::snprintf(suffix, sizeof suffix, "%c%02ld:%02ld", offset.count() < 0 ? '-' : '+', long(minutes / 60),
+                long(minutes % 60));
+  return format_local_datetime(LocalDateTime{(whole + offset).time_since_epoch()}) + suffix;
+}
+
+std::optional<Instant> parse_rfc3339(std::string_view text) {
+  if (text.size() < 20) return std::nullopt;
+  seconds offset{0};
+  std::string_view local = text;
+  if (text.back() == 'Z') {
+    local.remove_suffix(1);
+  } else {
+    // "+hh:mm" or "-hh:mm" at the end.
+    const auto tail = text.substr(text.size() - 6);
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if ((tail[0] != '+' && tail[0] != '-') || !digit(tail[1]) || !digit(tail[2]) || tail[3] != ':' || !digit(tail[4]) ||
+        !digit(tail[5]))
+      return std::nullopt;
+    const int h = (tail[1] - '0') * 10 + (tail[2] - '0'), m = (tail[4] - '0') * 10 + (tail[5] - '0');
+    if (h > 23 || m > 59) return std::nullopt;
+    offset = seconds((h * 60 + m) * 60 * (tail[0] == '-' ? -1 : 1));
+    local.remove_suffix(6);
+  }
+  const auto wall = parse_local_datetime(local);
+  if (!wall) return std::nullopt;
+  return Instant{wall->time_since_epoch() - offset};
 }
 
 std::chrono::year_month_day local_date(Instant t, std::string_view zone) {

@@ -47,6 +47,14 @@ Instant to_instant(LocalDateTime local, std::string_view zone);
 // The wall-clock reading in `zone` at `t`, truncated to the second. Throws UnknownZone.
 LocalDateTime to_local(Instant t, std::string_view zone);
 
+// RFC 3339 with the zone's offset at `t`: "2027-03-14T03:00:00-04:00" ("+00:00" for UTC),
+// to the second. Throws UnknownZone.
+std::string format_rfc3339_local(Instant t, std::string_view zone);
+
+// An RFC 3339 instant with "Z" or a numeric offset ("2027-03-14T03:00:00-04:00"); the date
+// and time as parse_local_datetime reads them (seconds optional, no fraction). nullopt otherwise.
+std::optional<Instant> parse_rfc3339(std::string_view text);
+
 // The calendar date of `t` in `zone` ("today" for dated roles and yearly windows).
 std::chrono::year_month_day local_date(Instant t, std::string_view zone);
 

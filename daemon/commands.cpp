@@ -7,6 +7,7 @@
 #include "daemon/api/api.hpp"
 #include "daemon/api/common.hpp"
 #include "daemon/api/import.hpp"
+#include "daemon/api/upcoming.hpp"
 #include "store/sql_time.hpp"
 #include "store/tokens.hpp"
 #include "daemon/config.hpp"
@@ -26,6 +27,7 @@
 #include "jobs/engine.hpp"
 #include "notifiers/address_policy.hpp"
 #include "notifiers/curl_multi.hpp"
+#include "notifiers/display_time.hpp"
 #include "notifiers/file_transport.hpp"
 #include "notifiers/smtp_transport.hpp"
 #include "notifiers/templates.hpp"
@@ -47,6 +49,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
 #include <pqxx/except>
 
 #include <cerrno>
@@ -70,6 +73,16 @@ std::optional<Config> load_or_report(const CommandOptions& options) {
     std::cerr << "convened: " << e.what() << "\n";
     return std::nullopt;
   }
+}
+
+// A one-shot command's configuration with its logging set up and the zone database loaded;
+// nullopt (exit 2) when the configuration is bad, already reported.
+std::optional<Config> configure_command(const CommandOptions& options) {
+  auto config = load_or_report(options);
+  if (!config) return config;
+  log::configure(config->log_level, config->log_format);
+  calendar::preload_zones();
+  return config;
 }
 
 store::PoolOptions pool_options(const Config& config) {
@@ -118,28 +131,6 @@ class Tasks {
   std::list<asio::cancellation_signal> signals_;
 };
 
-jobs::KindSettings kind_settings(const Config& config) {
-  jobs::KindSettings k;
-  k.organisation_time_zone = config.organisation_time_zone;
-  k.uid_domain = api::uid_domain(config);
-  k.annual_window_month = config.annual_window_month;
-  k.annual_window_first_day = config.annual_window_first_day;
-  k.annual_window_days = config.annual_window_days;
-  k.placeholders_month = config.placeholders_at.month;
-  k.placeholders_day = config.placeholders_at.day;
-  k.placeholders_time = config.placeholders_at.time;
-  k.tbd_reminder_month = config.tbd_reminder_at.month;
-  k.tbd_reminder_day = config.tbd_reminder_at.day;
-  k.tbd_reminder_time = config.tbd_reminder_at.time;
-  k.review_month = config.annual_review_at.month;
-  k.review_day = config.annual_review_at.day;
-  k.review_time = config.annual_review_at.time;
-  k.daily_checks_time = config.daily_checks_at;
-  k.role_ending_notice_days = config.role_ending_notice_days;
-  k.booking_horizon_months = config.booking_horizon_months;
-  return k;
-}
-
 // With --test-clock: a manual clock starting at the given instant or at the real time.
 std::unique_ptr<calendar::ManualClock> make_test_clock(const CommandOptions& options) {
   if (!options.test_clock) return nullptr;
@@ -163,7 +154,8 @@ class Daemon {
         database_(pool_options(config_)),
         readiness_(database_, std::move(migrations)),
         start_time_(std::chrono::duration<double>(system_clock_.now().time_since_epoch()).count()),
-        api_(api::v1_api(api::Services{database_, config_, clock_, test_clock_.get(), [this] { nudge_jobs(); }})),
+        templates_(notifiers::Templates::load(config_.templates_dir)),
+        api_(api::v1_api(api::Services{database_, config_, clock_, test_clock_.get(), [this] { nudge_jobs(); }, &templates_})),
         feeds_(database_, config_, clock_, feed_cache_),
         unsubscribe_(database_, clock_),
         preferences_(database_, config_, clock_),
@@ -194,7 +186,7 @@ class Daemon {
     engine_options.concurrency = config_.job_concurrency;
     engine_options.lease = config_.job_lease;
     engine_options.poll_interval = config_.job_poll_interval;
-    engine_.emplace(io_.get_executor(), database_, clock_, engine_options, jobs::standard_kinds(kind_settings(config_)));
+    engine_.emplace(io_.get_executor(), database_, clock_, engine_options, jobs::standard_kinds(api::kind_settings(config_)));
     asio::co_spawn(io_, engine_->run(), asio::detached);
     log::info("job engine started", {{"owner", engine_options.owner},
                                      {"concurrency", static_cast<long long>(engine_options.concurrency)},
@@ -291,7 +283,6 @@ class Daemon {
   // Email over SMTP (or .eml files without a relay) and webhooks, both on libcurl driven by
   // this loop, fed by the delivery worker.
   void start_delivery(const std::string& owner) {
-    templates_.emplace(notifiers::Templates::load(config_.templates_dir));
     curl_.emplace(io_.get_executor());
     if (config_.smtp_url.empty()) {
       email_ = notifiers::make_file_transport(config_.state_directory, io_.get_executor(), blocking_.get_executor());
@@ -316,7 +307,7 @@ class Daemon {
     options.public_url = config_.public_url;
     options.mail_from = config_.mail_from;
     options.domain = api::uid_domain(config_);
-    delivery_.emplace(io_.get_executor(), database_, clock_, options, *templates_, *email_, *webhooks_);
+    delivery_.emplace(io_.get_executor(), database_, clock_, options, templates_, *email_, *webhooks_);
     asio::co_spawn(io_, delivery_->run(), asio::detached);
     log::info("delivery started", {{"email", std::string(config_.smtp_url.empty() ? "files" : "smtp")},
                                    {"concurrency", static_cast<long long>(config_.delivery_concurrency)}});
@@ -393,6 +384,8 @@ class Daemon {
   HttpMetrics http_metrics_;
   double start_time_;
   asio::io_context io_{1};
+  // Email texts: the delivery worker's, and the API's previews.
+  const notifiers::Templates templates_;
   api::Api api_;
   feeds::FeedCache feed_cache_;
   feeds::FeedService feeds_;
@@ -405,7 +398,6 @@ class Daemon {
   std::optional<store::Listener> listener_;
   std::optional<jobs::Engine> engine_;
   // Destroyed in reverse: the worker before its transports, the transports before libcurl.
-  std::optional<notifiers::Templates> templates_;
   std::optional<notifiers::CurlMulti> curl_;
   std::unique_ptr<notifiers::EmailTransport> email_;
   std::unique_ptr<notifiers::WebhookTransport> webhooks_;
@@ -605,10 +597,8 @@ int import_members(const CommandOptions& options) {
 }
 
 int demo_data(const CommandOptions& options) {
-  auto config = load_or_report(options);
+  auto config = configure_command(options);
   if (!config) return 2;
-  log::configure(config->log_level, config->log_format);
-  calendar::preload_zones();
   try {
     calendar::SystemClock clock;
     store::Database database(pool_options(*config));
@@ -623,6 +613,46 @@ int demo_data(const CommandOptions& options) {
   } catch (const std::exception& e) {
     std::cerr << "convened: demo-data failed: " << describe_failure(e, *config)
               << "\n(what was made before the failure stays; start from an empty database to load it again)\n";
+    return 1;
+  }
+}
+
+int simulate(const CommandOptions& options) {
+  auto config = configure_command(options);
+  if (!config) return 2;
+  try {
+    calendar::SystemClock clock;
+    const auto now = clock.now();
+    store::Database database(pool_options(*config));
+    // Read only: a look must never send or change anything.
+    const auto outcome = database.transact(
+        [&](pqxx::work& tx) -> std::variant<jobs::UpcomingList, std::string, std::vector<api::FieldError>> {
+          const auto rows = tx.exec_params("SELECT id, time_zone FROM members WHERE lower(email) = lower($1)", options.member);
+          if (rows.empty()) return "no member has the email address " + options.member;
+          const auto range = api::parse_upcoming_range(options.from, options.to,
+                                                       notifiers::usable_zone(rows[0][1].as<std::string>()), now);
+          if (const auto* errors = std::get_if<std::vector<api::FieldError>>(&range)) return *errors;
+          const auto& r = std::get<api::UpcomingRange>(range);
+          return *jobs::upcoming_notifications(tx, rows[0][0].as<std::int64_t>(), r.from, r.to, now,
+                                               api::kind_settings(*config));
+        },
+        store::TxOptions{.read_only = true});
+    if (const auto* missing = std::get_if<std::string>(&outcome)) {
+      std::cerr << "convened: " << *missing << "\n";
+      return 1;
+    }
+    if (const auto* errors = std::get_if<std::vector<api::FieldError>>(&outcome)) {
+      for (const auto& e : *errors) std::cerr << "convened: --" << e.field << " " << e.message << "\n";
+      return 2;
+    }
+    const auto& list = std::get<jobs::UpcomingList>(outcome);
+    if (options.json)
+      std::cout << boost::json::serialize(api::upcoming_json(list)) << "\n";
+    else
+      std::cout << api::upcoming_table(list);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "convened: simulate failed: " << describe_failure(e, *config) << "\n";
     return 1;
   }
 }

@@ -22,6 +22,10 @@ struct CommandOptions {
   std::string file;
   // demo-data --if-empty
   bool if_empty = false;
+  // simulate --member EMAIL [--from DATE|INSTANT] [--to DATE|INSTANT] [--json]
+  std::string member;
+  std::optional<std::string> from, to;
+  bool json = false;
 };
 
 int serve(const CommandOptions& options);
@@ -36,5 +40,9 @@ int import_members(const CommandOptions& options);
 // Loads the demo data set into an empty database (see demo_data.hpp). With if_empty, a database
 // that already has communities is left alone (exit 0); without it, that is an error (exit 1).
 int demo_data(const CommandOptions& options);
+// Prints what the member would receive in the range (GET /v1/members/{id}/upcoming's list) as
+// a table or JSON, in a read-only transaction: nothing is sent or written. Exit 1 for an
+// unknown member, 2 for a bad range.
+int simulate(const CommandOptions& options);
 
 }  // namespace convene::daemon

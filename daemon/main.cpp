@@ -29,6 +29,11 @@ commands:
                       load a small demo data set (communities, rooms, leaders, members,
                       meetings, topics) through the API and print API tokens to try it;
                       only into a database without communities (--if-empty: skip quietly)
+  simulate --member EMAIL [--from DATE] [--to DATE] [--json]
+                      list every email the current schedules and preferences would send
+                      the member from..to (dates in the member's zone, to inclusive, or
+                      RFC 3339 instants; default the next 30 days, at most 366), with
+                      times in UTC and in the member's zone; sends and writes nothing
   version             print the version (also --version)
   help                print this help (also --help)
 
@@ -71,6 +76,12 @@ int main(int argc, char** argv) {
     } else if ((arg == "--email" || arg == "--role" || arg == "--name") && command == "token create") {
       if (i + 1 >= args.size()) return usage_error(arg + " needs a value");
       (arg == "--email" ? options.email : arg == "--role" ? options.role : options.name) = args[++i];
+    } else if ((arg == "--member" || arg == "--from" || arg == "--to") && command == "simulate") {
+      if (i + 1 >= args.size()) return usage_error(arg + " needs a value");
+      if (arg == "--member") options.member = args[++i];
+      else (arg == "--from" ? options.from : options.to) = args[++i];
+    } else if (arg == "--json" && command == "simulate") {
+      options.json = true;
     } else if (arg == "--if-empty" && command == "demo-data") {
       options.if_empty = true;
     } else if (arg == "-" && command == "import members" && options.file.empty()) {
@@ -102,6 +113,10 @@ int main(int argc, char** argv) {
     return import_members(options);
   }
   if (command == "demo-data") return demo_data(options);
+  if (command == "simulate") {
+    if (options.member.empty()) return usage_error("simulate needs --member EMAIL");
+    return simulate(options);
+  }
   if (command == "version") {
     std::cout << "convened " << kVersion << "\n";
     return 0;

@@ -1,8 +1,9 @@
 #pragma once
 // One-click unsubscribe (RFC 8058), linked from every community email: POST /u/{token} ends
 // email from that community for that member (no cookie, no login: the signed token is the
-// authority); GET /u/{token} shows a confirmation page whose button makes that POST, so a
-// link scanner that follows the URL changes nothing.
+// authority); a digest's token (a digest may span several communities) sets every membership
+// on that digest's cadence to `none`. GET /u/{token} shows a confirmation page whose button
+// makes that POST, so a link scanner that follows the URL changes nothing.
 #include "calendar/clock.hpp"
 #include "daemon/metrics.hpp"
 #include "store/database.hpp"

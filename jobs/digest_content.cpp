@@ -359,14 +359,15 @@ std::optional<DigestPreview> preview_digest(pqxx::transaction_base& tx, std::int
 }
 
 std::vector<UpcomingDigest> upcoming_digests(pqxx::transaction_base& tx, std::int64_t member_id, calendar::Instant from,
-                                             calendar::Instant to) {
+                                             calendar::Instant to, std::optional<calendar::Instant> now) {
   std::vector<UpcomingDigest> out;
   const auto preferences = load_digest_preferences(tx, member_id);
   if (!preferences) return out;
   for (const auto cadence : {Cadence::daily, Cadence::weekly}) {
-    const auto state = load_state(tx, member_id, cadence, from);
+    const auto state = load_state(tx, member_id, cadence, now.value_or(from));
     if (!state) continue;
-    for (const auto at : upcoming_digest_instants(cadence, *preferences, *state, from, to))
+    const auto at_from = now && *now < from ? state_at(cadence, *preferences, *state, from) : *state;
+    for (const auto at : upcoming_digest_instants(cadence, *preferences, at_from, from, to))
       out.push_back({cadence, digest_kind(cadence), at});
   }
   std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.at < b.at; });

@@ -3,6 +3,7 @@
 #include "calendar/local_time.hpp"
 
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 
 namespace convene::jobs {
@@ -48,15 +49,7 @@ Schedule digest_schedule(Cadence cadence, const DigestPreferences& p) {
 
 std::vector<calendar::Instant> digest_instants_between(Cadence cadence, const DigestPreferences& preferences,
                                                        calendar::Instant from, calendar::Instant to) {
-  const auto schedule = digest_schedule(cadence, preferences);
-  std::vector<calendar::Instant> out;
-  // next_run_after is strict: start just before `from`.
-  auto t = next_run_after(schedule, from - microseconds(1));
-  while (t && *t < to) {
-    out.push_back(*t);
-    t = next_run_after(schedule, *t);
-  }
-  return out;
+  return runs_between(digest_schedule(cadence, preferences), from, to, std::numeric_limits<std::size_t>::max());
 }
 
 std::string period_label(Cadence cadence, std::string_view zone, calendar::Instant digest_instant) {
@@ -103,6 +96,14 @@ std::optional<DueDigest> due_digest(Cadence cadence, const DigestPreferences& pr
     ++due.periods_covered;
   }
   return due;
+}
+
+DigestState state_at(Cadence cadence, const DigestPreferences& preferences, DigestState state, calendar::Instant later) {
+  const auto first = next_digest_due(cadence, preferences, state);
+  if (!first || *first >= later) return state;
+  // The last one before `later` is within a week of it (the first already follows the periods rule).
+  const auto recent = digest_instants_between(cadence, preferences, std::max(*first, later - days(8)), later);
+  return after_digest(recent.empty() ? *first : recent.back());
 }
 
 std::vector<calendar::Instant> upcoming_digest_instants(Cadence cadence, const DigestPreferences& preferences,

@@ -66,6 +66,10 @@ std::optional<DueDigest> due_digest(Cadence cadence, const DigestPreferences& pr
 // The state after a digest (sent or empty) closing at `period_end`.
 DigestState after_digest(calendar::Instant period_end);
 
+// The state at `later` if every digest owed after `state` and before `later` went out on time:
+// where `upcoming` starts when asked about a period after now.
+DigestState state_at(Cadence cadence, const DigestPreferences& preferences, DigestState state, calendar::Instant later);
+
 // The instants at which digests would go out in [from, to), following `state` (what was
 // covered so far) and assuming each one is sent: what `upcoming` and `simulate` list. A digest
 // already owed before `from` is listed at `from` (the sweep sends it at once).

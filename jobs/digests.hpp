@@ -77,15 +77,16 @@ std::optional<DigestPreview> preview_digest(pqxx::transaction_base& tx, std::int
                                             calendar::Instant now);
 
 // When the member's digests would go out in [from, to) under the current preferences and what
-// was already covered, for every cadence the member has an active community on; each assumed
-// non-empty (an empty digest is not sent). In time order.
+// was already covered at `now` (nullopt: `from`), for every cadence the member has an active
+// community on; each assumed non-empty (an empty digest is not sent), those before `from`
+// included. In time order.
 struct UpcomingDigest {
   Cadence cadence;
   std::string kind;
   calendar::Instant at;
 };
 std::vector<UpcomingDigest> upcoming_digests(pqxx::transaction_base& tx, std::int64_t member_id, calendar::Instant from,
-                                             calendar::Instant to);
+                                             calendar::Instant to, std::optional<calendar::Instant> now = std::nullopt);
 
 // The member's digest preferences (zone, hour, weekday); nullopt when there is no such member.
 // An unknown zone counts as UTC, as emails show it.

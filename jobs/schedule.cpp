@@ -48,6 +48,18 @@ std::optional<calendar::Instant> next_run_after(const Schedule& schedule, calend
   return next->start;
 }
 
+std::vector<calendar::Instant> runs_between(const Schedule& schedule, calendar::Instant from, calendar::Instant to,
+                                            std::size_t limit) {
+  std::vector<calendar::Instant> out;
+  // next_run_after is strict: start just before `from`.
+  auto t = next_run_after(schedule, from - std::chrono::microseconds(1));
+  while (t && *t < to && out.size() < limit) {
+    out.push_back(*t);
+    t = next_run_after(schedule, *t);
+  }
+  return out;
+}
+
 namespace {
 calendar::LocalDateTime at(std::chrono::year_month_day day, std::chrono::minutes time_of_day) {
   return calendar::LocalDateTime{std::chrono::local_days{day}.time_since_epoch() + time_of_day};

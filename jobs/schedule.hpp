@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace convene::jobs {
 
@@ -24,6 +25,10 @@ struct Schedule {
 // The first run strictly after `after`; nullopt when the rule has ended. Throws
 // std::invalid_argument for a bad rule and calendar::UnknownZone for a bad zone.
 std::optional<calendar::Instant> next_run_after(const Schedule& schedule, calendar::Instant after);
+
+// The runs t with from <= t < to, in order; at most `limit` of them.
+std::vector<calendar::Instant> runs_between(const Schedule& schedule, calendar::Instant from, calendar::Instant to,
+                                            std::size_t limit = 10000);
 
 // "Every year on month-day at hh:mm in zone", starting in 2000 (so every year counts).
 Schedule yearly_at(unsigned month, unsigned day, std::chrono::minutes time_of_day, std::string zone);

@@ -16,6 +16,8 @@ std::string_view purpose_name(TokenPurpose purpose) {
   switch (purpose) {
     case TokenPurpose::unsubscribe: return "unsubscribe";
     case TokenPurpose::preferences: return "preferences";
+    case TokenPurpose::daily_digest: return "daily_digest";
+    case TokenPurpose::weekly_digest: return "weekly_digest";
   }
   throw std::invalid_argument("unknown token purpose");
 }
@@ -51,6 +53,14 @@ std::string make_token(std::string_view key, TokenPurpose purpose, std::int64_t 
   // Version 0 is left out, so tokens made before versions existed are still the same text.
   if (version > 0) payload += "." + std::to_string(version);
   return std::string(kVersion) + "." + base64url_encode(payload) + "." + base64url_encode(mac(key, purpose, payload));
+}
+
+std::optional<std::string> unsubscribe_token(std::string_view key, std::string_view email_kind, std::int64_t member_id,
+                                             std::optional<std::int64_t> community_id) {
+  if (community_id) return make_token(key, TokenPurpose::unsubscribe, member_id, *community_id);
+  if (email_kind == "digest.daily") return make_token(key, TokenPurpose::daily_digest, member_id, 0);
+  if (email_kind == "digest.weekly") return make_token(key, TokenPurpose::weekly_digest, member_id, 0);
+  return std::nullopt;
 }
 
 std::optional<TokenClaims> verify_token(std::string_view key, TokenPurpose purpose, std::string_view token) {

@@ -18,7 +18,11 @@
 
 namespace convene::notifiers {
 
-enum class TokenPurpose { unsubscribe, preferences };
+// unsubscribe: one-click from one community's email (community_id > 0); preferences: the
+// preferences page; daily_digest / weekly_digest: one-click from the member's daily (weekly)
+// digest, which may span several communities (community_id 0): every membership on that
+// cadence becomes `none`.
+enum class TokenPurpose { unsubscribe, preferences, daily_digest, weekly_digest };
 
 struct TokenClaims {
   std::int64_t member_id = 0;     // > 0
@@ -32,6 +36,12 @@ struct TokenClaims {
 // server_secrets; member_id must be > 0 and community_id and version >= 0 (std::invalid_argument).
 std::string make_token(std::string_view key, TokenPurpose purpose, std::int64_t member_id, std::int64_t community_id,
                        std::int64_t version = 0);
+
+// The token of an email's one-click unsubscribe (RFC 8058): from its community when it has
+// one, else, for a digest ("digest.daily", "digest.weekly"), from that digest; nullopt for
+// other emails without a community. Same key and checks as make_token.
+std::optional<std::string> unsubscribe_token(std::string_view key, std::string_view email_kind, std::int64_t member_id,
+                                             std::optional<std::int64_t> community_id);
 
 // The claims of a genuine token of that purpose; nullopt for anything else: another purpose,
 // another key, a changed character, a token longer than 200 bytes, malformed input. The MAC

@@ -22,6 +22,9 @@
 namespace convene::daemon {
 class HttpMetrics;
 }
+namespace convene::notifiers {
+class Templates;
+}
 
 namespace convene::api {
 
@@ -41,6 +44,8 @@ struct Services {
   calendar::ManualClock* test_clock = nullptr;
   // Tells the job engine to look for due jobs now (after a retry or a clock move).
   std::function<void()> nudge_jobs = [] {};
+  // The email templates, for previews (GET /v1/members/{id}/digest-preview); null: 503 there.
+  const notifiers::Templates* templates = nullptr;
 };
 
 // One request being answered.

@@ -64,10 +64,40 @@ std::optional<std::string> date_range_problem(calendar::LocalDateTime local) {
   return date_range_problem(std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(local)});
 }
 
+std::optional<calendar::Instant> parse_time_bound(std::string_view text, std::string_view zone, int date_offset_days) {
+  using namespace std::chrono;
+  if (const auto d = calendar::parse_date(text); d && !date_range_problem(*d))
+    return calendar::to_instant(calendar::LocalDateTime{(local_days{*d} + days(date_offset_days)).time_since_epoch()}, zone);
+  if (const auto t = calendar::parse_rfc3339(text); t && !date_range_problem(year_month_day{floor<days>(*t)})) return t;
+  return std::nullopt;
+}
+
 std::string uid_domain(const daemon::Config& config) {
   std::string host = config.public_url.substr(config.public_url.find("://") + 3);
   host = host.substr(0, host.find_first_of(":/"));
   return host.empty() ? "convene" : host;
+}
+
+jobs::KindSettings kind_settings(const daemon::Config& config) {
+  jobs::KindSettings k;
+  k.organisation_time_zone = config.organisation_time_zone;
+  k.uid_domain = uid_domain(config);
+  k.annual_window_month = config.annual_window_month;
+  k.annual_window_first_day = config.annual_window_first_day;
+  k.annual_window_days = config.annual_window_days;
+  k.placeholders_month = config.placeholders_at.month;
+  k.placeholders_day = config.placeholders_at.day;
+  k.placeholders_time = config.placeholders_at.time;
+  k.tbd_reminder_month = config.tbd_reminder_at.month;
+  k.tbd_reminder_day = config.tbd_reminder_at.day;
+  k.tbd_reminder_time = config.tbd_reminder_at.time;
+  k.review_month = config.annual_review_at.month;
+  k.review_day = config.annual_review_at.day;
+  k.review_time = config.annual_review_at.time;
+  k.daily_checks_time = config.daily_checks_at;
+  k.role_ending_notice_days = config.role_ending_notice_days;
+  k.booking_horizon_months = config.booking_horizon_months;
+  return k;
 }
 
 void emit_event(Call& call, std::string_view kind, std::optional<std::int64_t> community_id,

@@ -3,6 +3,7 @@
 #include "daemon/api/api.hpp"
 #include "calendar/local_time.hpp"
 #include "daemon/api/input.hpp"
+#include "jobs/kinds/kinds.hpp"
 #include <pqxx/pqxx>
 
 #include <boost/json/object.hpp>
@@ -26,8 +27,17 @@ std::optional<std::string> url_problem(std::string_view url);  // absolute http(
 std::optional<std::string> date_range_problem(std::chrono::year_month_day date);
 std::optional<std::string> date_range_problem(calendar::LocalDateTime local);
 
+// A ?from= or ?to= bound: an RFC 3339 instant ("2027-03-01T10:00:00Z", "...T05:00:00-05:00"),
+// or a date meaning midnight in `zone`, `date_offset_days` later (1: the end of that day).
+// nullopt for anything else, or outside date_range_problem's years.
+std::optional<calendar::Instant> parse_time_bound(std::string_view text, std::string_view zone, int date_offset_days = 0);
+
 // The host of public_url: the right-hand side of every UID this instance makes.
 std::string uid_domain(const daemon::Config& config);
+
+// The job kinds' settings (jobs/kinds/kinds.hpp) from the configuration: the engine runs with
+// them, and "what will this member receive?" follows them.
+jobs::KindSettings kind_settings(const daemon::Config& config);
 
 // Writes an outbox event in the request's transaction (DESIGN §4).
 void emit_event(Call& call, std::string_view kind, std::optional<std::int64_t> community_id,

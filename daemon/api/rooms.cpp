@@ -52,14 +52,7 @@ Reply list_rooms(Call& call) {
 }
 
 // ?from= and ?to= as RFC 3339 instants or dates (UTC midnight).
-std::optional<calendar::Instant> parse_bound(const std::string& text) {
-  if (const auto d = calendar::parse_date(text); d && !date_range_problem(*d))
-    return calendar::Instant{std::chrono::sys_days{*d}.time_since_epoch()};
-  if (!text.empty() && text.back() == 'Z')
-    if (const auto local = calendar::parse_local_datetime(text.substr(0, text.size() - 1)); local && !date_range_problem(*local))
-      return calendar::Instant{local->time_since_epoch()};
-  return std::nullopt;
-}
+std::optional<calendar::Instant> parse_bound(const std::string& text) { return parse_time_bound(text, "UTC"); }
 
 Reply bookings(Call& call) {
   const auto id = parse_id(call.param("id"));

@@ -4,6 +4,7 @@ namespace convene::api {
 
 void register_v1_routes(Api& api) {
   register_members(api);
+  register_upcoming(api);
   register_communities(api);
   register_memberships(api);
   register_roles(api);

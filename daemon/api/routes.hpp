@@ -14,6 +14,7 @@ void register_meetings(Api& api);
 void register_annual_meetings(Api& api);
 void register_imports(Api& api);
 void register_admin(Api& api);
-void register_webhooks(Api& api);  // jobs, and the test clock when enabled
+void register_webhooks(Api& api);
+void register_upcoming(Api& api);  // what a member will receive, digest previews  // jobs, and the test clock when enabled
 
 }  // namespace convene::api

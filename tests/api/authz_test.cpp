@@ -19,6 +19,8 @@
 // Assumptions where DESIGN §2 leaves room:
 //   - GET /v1/members/{id}: the member themselves, the committee (it assigns roles, so it
 //     must be able to look people up) and admins.
+//   - GET /v1/members/{id}/upcoming and /digest-preview: the member themselves and admins
+//     (what someone will receive is theirs; the committee does not need it).
 //   - GET /v1/communities/{slug}/members: the community's own leaders (any of the three
 //     roles), the committee and admins.
 //   - GET /v1/rooms/{id}/bookings: coordinators of any community, the committee and admins
@@ -201,7 +203,7 @@ class AuthzBase : public ApiTest {
     ApiTest::SetUp();
     database_ = std::make_unique<convene::store::Database>(convene::store::PoolOptions{db.url(), 4});
     api_ = std::make_unique<convene::api::Api>(
-        convene::api::v1_api(convene::api::Services{*database_, config, clock}));
+        convene::api::v1_api(convene::api::Services{*database_, config, clock, nullptr, [] {}, templates()}));
     metrics_ = std::make_unique<convene::daemon::HttpMetrics>();
     readiness_ = std::make_unique<convene::daemon::Readiness>(*database_, convene::testing::project_migrations());
     server_ = std::make_unique<convene::daemon::HttpServer>(
@@ -298,6 +300,12 @@ std::vector<Row> matrix() {
   add("POST", "/v1/members/{id}/join-all", 200, {member, admin}, [](AuthzBase& t, P) {
     return Req{"POST", "/v1/members/" + id(t.member_id) + "/join-all", j({{"delivery", "daily"}})};
   });
+  // What a member will receive: the member themselves and admins.
+  add("GET", "/v1/members/{id}/upcoming", 200, {member, admin}, [](AuthzBase& t, P) {
+    return Req{"GET", "/v1/members/" + id(t.member_id) + "/upcoming?from=2026-12-01&to=2026-12-31", ""};
+  });
+  add("GET", "/v1/members/{id}/digest-preview", 200, {member, admin},
+      [](AuthzBase& t, P) { return Req{"GET", "/v1/members/" + id(t.member_id) + "/digest-preview", ""}; });
 
   // --- communities ---------------------------------------------------------------------
   group = "communities";

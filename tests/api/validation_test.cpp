@@ -800,6 +800,20 @@ TEST_F(Hostile, QueryStringsAreValidated) {
   refused("year 0", "GET", b + "?from=0000-01-01&to=0000-02-01", "", 422, "from");
   const auto ok = send("GET", b + "?from=9999-12-01&to=9999-12-31", "");
   EXPECT_TRUE(ok.status == 200 || ok.status == 422) << ok.describe();
+  // What a member will receive: the same kind of range, in the member's zone.
+  const std::string u = "/v1/members/" + id(member_id) + "/upcoming";
+  refused("upcoming from garbage", "GET", u + "?from=yesterday", "", 422, "from");
+  refused("upcoming to garbage", "GET", u + "?to=2027-02-30", "", 422, "to");
+  refused("upcoming to before from", "GET", u + "?from=2027-02-01&to=2027-01-01", "", 422, "to");
+  refused("upcoming range too long", "GET", u + "?from=2027-01-01&to=2028-01-03", "", 422, "to");
+  refused("upcoming offset out of range", "GET", u + "?from=2027-01-01T00:00:00%2B24:00", "", 422, "from");
+  refused("upcoming year 0", "GET", u + "?from=0000-01-01&to=0000-02-01", "", 422, "from");
+  refused("upcoming CR/LF", "GET", u + "?from=2027-01-01%0D%0A", "", 422, "from");
+  refused("upcoming invalid UTF-8", "GET", u + "?to=%FF", "", 422, "to");
+  refused("digest-preview cadence", "GET", "/v1/members/" + id(member_id) + "/digest-preview?cadence=monthly", "", 422,
+          "cadence");
+  const auto late = send("GET", u + "?from=2199-06-01&to=2199-12-31", "");
+  EXPECT_TRUE(late.status == 200 || late.status == 422) << late.describe();
 }
 
 // --- path parameters ---------------------------------------------------------------------

@@ -25,7 +25,9 @@ void ApiTest::SetUp() {
   pool.conninfo = db.url();
   pool.max_size = 4;
   database_ = std::make_unique<store::Database>(pool);
-  api_ = std::make_unique<api::Api>(api::v1_api(api::Services{*database_, config, clock}));
+  templates_ = std::make_unique<notifiers::Templates>(notifiers::Templates::load(CONVENE_TEMPLATES_DIR));
+  api_ = std::make_unique<api::Api>(
+      api::v1_api(api::Services{*database_, config, clock, nullptr, [] {}, templates_.get()}));
   feed_cache_ = std::make_unique<feeds::FeedCache>();
   feeds_ = std::make_unique<feeds::FeedService>(*database_, config, clock, *feed_cache_);
   unsubscribe_ = std::make_unique<daemon::UnsubscribeService>(*database_, clock);

@@ -7,6 +7,7 @@
 #include "daemon/api/api.hpp"
 #include "daemon/feeds/feed_routes.hpp"
 #include "daemon/http_server.hpp"
+#include "notifiers/templates.hpp"
 #include "support/test_database.hpp"
 
 #include <boost/json/value.hpp>
@@ -54,12 +55,16 @@ class ApiTest : public MigratedDatabaseTest {
   // or rely on it being empty).
   feeds::FeedCache& feed_cache() { return *feed_cache_; }
 
+  // The repository's email templates (for servers a test builds itself).
+  const notifiers::Templates* templates() const { return templates_.get(); }
+
   std::string admin_token;  // a member with the admin role, made in SetUp
   calendar::ManualClock clock{calendar::Instant{}};
   daemon::Config config;
 
  private:
   std::unique_ptr<store::Database> database_;
+  std::unique_ptr<notifiers::Templates> templates_;  // the repository's templates/ (digest previews)
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<feeds::FeedCache> feed_cache_;
   std::unique_ptr<feeds::FeedService> feeds_;

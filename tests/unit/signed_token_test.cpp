@@ -125,6 +125,23 @@ TEST(SignedToken, TheVersionIsSignedAndRoundTrips) {
   EXPECT_EQ(n::verify_token(kKey, TokenPurpose::unsubscribe, largest), (n::TokenClaims{big, big, big}));
 }
 
+TEST(SignedToken, AnEmailsUnsubscribeTokenIsItsCommunitysOrItsDigests) {
+  // A community's email: that community's token.
+  EXPECT_EQ(n::unsubscribe_token(kKey, "topic.posted", 42, 7), n::make_token(kKey, TokenPurpose::unsubscribe, 42, 7));
+  EXPECT_EQ(n::unsubscribe_token(kKey, "digest.daily", 42, 7), n::make_token(kKey, TokenPurpose::unsubscribe, 42, 7));
+  // A digest over several communities: the digest's own token, of its cadence only.
+  const auto daily = n::unsubscribe_token(kKey, "digest.daily", 42, std::nullopt);
+  ASSERT_TRUE(daily);
+  EXPECT_EQ(n::verify_token(kKey, TokenPurpose::daily_digest, *daily), (n::TokenClaims{42, 0}));
+  EXPECT_FALSE(n::verify_token(kKey, TokenPurpose::weekly_digest, *daily));
+  EXPECT_FALSE(n::verify_token(kKey, TokenPurpose::unsubscribe, *daily));
+  const auto weekly = n::unsubscribe_token(kKey, "digest.weekly", 42, std::nullopt);
+  ASSERT_TRUE(weekly);
+  EXPECT_EQ(n::verify_token(kKey, TokenPurpose::weekly_digest, *weekly), (n::TokenClaims{42, 0}));
+  // Other emails without a community (role.ending, review.due) have none.
+  EXPECT_FALSE(n::unsubscribe_token(kKey, "review.due", 42, std::nullopt));
+}
+
 TEST(Base64, DecodesOnlyCanonicalText) {
   EXPECT_EQ(n::base64_encode(""), "");
   EXPECT_EQ(n::base64_encode("f"), "Zg==");
