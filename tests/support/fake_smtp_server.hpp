@@ -1,8 +1,10 @@
 #pragma once
 // A real ESMTP server on 127.0.0.1 (an ephemeral port) for transport tests: EHLO/HELO, optional
-// AUTH PLAIN/LOGIN, MAIL, RCPT, DATA (dot-unstuffed), RSET, NOOP, QUIT. It keeps what it
-// received, counts connections (to prove reuse), and can be told to misbehave: answer a command
-// with any code, drop the connection, or hang; stop listening and start again on the same port.
+// AUTH PLAIN/LOGIN, MAIL, RCPT, DATA (dot-unstuffed), RSET, NOOP, QUIT, and TLS (OpenSSL through
+// Asio): STARTTLS (RFC 3207) or implicit TLS (SMTPS). It keeps what it received, counts
+// connections (to prove reuse), keeps a transcript of what happened (to prove TLS came before
+// the envelope), and can be told to misbehave: answer a command with any code, drop the
+// connection, or hang; stop listening and start again on the same port.
 // It runs on its own thread; every method may be called from the test's thread.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -13,6 +15,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,13 +25,38 @@
 #include <thread>
 #include <vector>
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace convene::testing {
+
+// A throwaway PKI for TLS tests, made with OpenSSL's C API (P-256 keys, valid from an hour ago
+// for two days) in `dir`, which is created. Throws std::runtime_error when OpenSSL fails.
+struct TestPki {
+  std::filesystem::path ca_file;               // the test CA's certificate: what a client trusts
+  std::filesystem::path cert_file;             // the server's certificate for IP 127.0.0.1 and DNS localhost, then the CA's
+  std::filesystem::path key_file;              // the server's private key (also the key of wrong_name_cert_file)
+  std::filesystem::path wrong_name_cert_file;  // signed by the same CA, for DNS other.invalid only
+  std::filesystem::path other_ca_file;         // a CA that signed none of these: trusting it alone must fail
+};
+TestPki make_test_pki(const std::filesystem::path& dir);
 
 class FakeSmtpServer {
  public:
+  enum class Tls {
+    none,      // plain SMTP: STARTTLS neither advertised nor accepted (a client requiring TLS must refuse it)
+    starttls,  // STARTTLS advertised and honoured; after the handshake the client must EHLO again
+    implicit,  // SMTPS: the TLS handshake before the greeting; url() is smtps://
+  };
+
   struct Options {
-    std::string user;  // non-empty: AUTH PLAIN LOGIN offered, and required before MAIL
+    std::string user;  // non-empty: AUTH offered, and required before MAIL (with TLS: offered and accepted only over TLS)
     std::string password;
+    Tls tls = Tls::none;
+    std::string cert_file;  // PEM chain and key for Tls::starttls and Tls::implicit (TestPki's)
+    std::string key_file;
+    std::string auth_mechanisms = "PLAIN LOGIN";  // as advertised in EHLO (those two are implemented)
   };
 
   struct Message {
@@ -36,21 +64,37 @@ class FakeSmtpServer {
     std::vector<std::string> recipients;
     std::string data;  // as received after dot-unstuffing, CRLF line ends, without the final "."
     std::string user;  // who authenticated, if anyone
+    bool tls = false;  // the session was TLS when MAIL FROM came
   };
 
-  // The points a fault can replace: "CONNECT" (the greeting), "EHLO" (also HELO), "AUTH", "MAIL",
-  // "RCPT", "DATA" (the 354), "END" (the reply after the message's final dot).
+  // The points a fault can replace: "CONNECT" (the greeting), "EHLO" (also HELO), "STARTTLS"
+  // (the 220 before the handshake), "AUTH", "MAIL", "RCPT", "DATA" (the 354), "END" (the reply
+  // after the message's final dot).
   void fail_next(const std::string& point, int code, std::string text = "", int times = 1);
   void drop_next(const std::string& point, int times = 1);  // close the connection instead of replying
   void hang_next(const std::string& point, int times = 1);  // never reply (until the server stops)
 
-  explicit FakeSmtpServer(Options options = {});
+  FakeSmtpServer();  // plain SMTP, no AUTH (not a default argument: Options' initialisers need the class complete)
+  explicit FakeSmtpServer(Options options);
   ~FakeSmtpServer();
   FakeSmtpServer(const FakeSmtpServer&) = delete;
   FakeSmtpServer& operator=(const FakeSmtpServer&) = delete;
 
   unsigned short port() const { return port_; }
-  std::string url() const;  // smtp://127.0.0.1:<port>
+  std::string url() const;  // smtp://127.0.0.1:<port>, or smtps:// for Tls::implicit
+
+  // What happened, in order, over all sessions: "CONNECT"; "TLS <version>" when a handshake
+  // succeeded, "TLS-FAILED" when one did not; each command's verb as received ("EHLO",
+  // "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "QUIT", ...: never an argument, so no
+  // credentials); "AUTH-OK" or "AUTH-FAILED" after an authentication exchange; "END" after a
+  // message's final dot; "PIPELINED-STARTTLS" when bytes followed STARTTLS before the 220
+  // (they are discarded, as RFC 3207 says).
+  std::vector<std::string> transcript() const;
+  // Waits until the transcript has `entry` (an exact entry, or a prefix of one ending in a space
+  // such as "TLS ").
+  bool wait_for_transcript(const std::string& entry, std::chrono::milliseconds timeout) const;
+  std::size_t mail_commands_in_clear() const;  // MAIL FROM received outside TLS
+  std::size_t tls_sessions() const;            // handshakes that succeeded
 
   void stop_accepting();   // the server is down: listener closed, open sessions dropped
   void start_accepting();  // up again on the same port
@@ -79,8 +123,12 @@ class FakeSmtpServer {
   // Replies with the fault instead; false when the session is over (dropped, hung, or a 421).
   boost::asio::awaitable<bool> apply_fault(Session& s, const Fault& fault);
   boost::asio::awaitable<bool> authenticate(Session& s, const std::string& arguments);
+  boost::asio::awaitable<bool> handshake(Session& s);  // false: the session is over
+  void note(std::string entry);
+  bool auth_offered(const Session& s) const;
 
   Options options_;
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;  // outlives the sessions (declared before io_)
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -92,6 +140,9 @@ class FakeSmtpServer {
   std::vector<Message> messages_;
   std::map<std::string, std::deque<Fault>> faults_;
   std::size_t connections_ = 0;
+  std::vector<std::string> transcript_;
+  std::size_t mail_in_clear_ = 0;
+  std::size_t tls_sessions_ = 0;
 
   std::thread thread_;
 };

@@ -140,6 +140,16 @@ TEST(Config, ValidatesShapes) {
   EXPECT_TRUE(problems_of(std::nullopt, {{"CONVENE_HTTP_LISTEN", "127.0.0.1:0"}}).empty());
 }
 
+TEST(Config, SmtpCaFileMustBeAnAbsolutePath) {
+  // A relative path would depend on the daemon's working directory (/ under systemd).
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_SMTP_CA_FILE", "certs/relay-ca.pem"}}),
+                       "CONVENE_SMTP_CA_FILE must be an absolute path"));
+  ConfigFile file("smtp_ca_file = \"relay-ca.pem\"\n");
+  EXPECT_TRUE(mentions(problems_of(file.path(), {}), "smtp_ca_file must be an absolute path"));
+  ConfigFile absolute("smtp_url = \"smtps://relay.example.org:465\"\nsmtp_ca_file = \"/etc/convene/relay-ca.pem\"\n");
+  EXPECT_EQ(load_config(absolute.path(), {}).smtp_ca_file, "/etc/convene/relay-ca.pem");
+}
+
 TEST(Durations, ParseOperatorUnits) {
   EXPECT_EQ(parse_duration("250ms"), 250ms);
   EXPECT_EQ(parse_duration("5s"), 5s);
