@@ -201,10 +201,9 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
         if (row.member_id) {
           context.preferences_url = options_.public_url + "/preferences/" +
                                     notifiers::make_token(link_key, notifiers::TokenPurpose::preferences, *row.member_id, 0, row.link_version);
-          if (row.community_id)
-            context.unsubscribe_url =
-                options_.public_url + "/u/" +
-                notifiers::make_token(link_key, notifiers::TokenPurpose::unsubscribe, *row.member_id, *row.community_id);
+          // A community's email: that community's link; a digest over several communities: the digest's own.
+          if (const auto token = notifiers::unsubscribe_token(link_key, row.kind, *row.member_id, row.community_id))
+            context.unsubscribe_url = options_.public_url + "/u/" + *token;
         }
         const auto rendered = templates_.render(row.kind, payload, context);
         notifiers::EmailParts parts;

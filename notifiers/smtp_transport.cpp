@@ -153,7 +153,11 @@ class Relay {
     CURL* e = easy.get();
     curl_easy_setopt(e, CURLOPT_URL, settings_.url.c_str());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    curl_easy_setopt(e, CURLOPT_USE_SSL, settings_.require_tls ? long(CURLUSESSL_ALL) : long(CURLUSESSL_TRY));
+    // With credentials, TLS is required whatever require_tls says: a relay that offers AUTH but
+    // not STARTTLS (or anything on the path that strips the offer) must never get the password.
+    const bool tls_required = settings_.require_tls || !settings_.user.empty();
+    curl_easy_setopt(e, CURLOPT_USE_SSL, tls_required ? long(CURLUSESSL_ALL) : long(CURLUSESSL_TRY));
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, long(CURL_SSLVERSION_TLSv1_2));
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     if (!settings_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, settings_.ca_file.c_str());

@@ -19,7 +19,7 @@ namespace convene::notifiers {
 
 struct SmtpSettings {
   std::string url;           // smtp://relay.example.org:587 or smtps://relay.example.org:465 (a path sets the EHLO name)
-  bool require_tls = false;  // smtp://: fail unless STARTTLS succeeds (otherwise STARTTLS when offered)
+  bool require_tls = false;  // smtp://: fail unless STARTTLS succeeds (otherwise STARTTLS when offered); implied by `user`
   std::string user;          // empty: no AUTH
   std::string password;      // never logged nor put in a result
   std::chrono::milliseconds connect_timeout{10'000};

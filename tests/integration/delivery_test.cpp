@@ -5,6 +5,7 @@
 #include "jobs/engine.hpp"
 #include "notifiers/address_policy.hpp"
 #include "notifiers/curl_multi.hpp"
+#include "notifiers/signed_token.hpp"
 #include "notifiers/smtp_transport.hpp"
 #include "notifiers/webhook_signature.hpp"
 #include "notifiers/webhook_transport.hpp"
@@ -209,6 +210,31 @@ TEST_F(Delivery, AnEmailArrivesWithItsIdAndParsesStrictly) {
   EXPECT_NE(message.data.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), std::string::npos);
   EXPECT_EQ(strict_parse_status(message.data + "\r\n"), 0) << message.data;
   EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'sent'"), 1);
+}
+
+// A digest over several communities has no community of its own: its one-click link is the
+// digest's (POST /u/{token} then stops that cadence), and it names no List-Id.
+TEST_F(Delivery, ADigestOverSeveralCommunitiesHasItsOwnOneClickLink) {
+  FakeSmtpServer smtp;
+  const auto id = text(
+      "INSERT INTO notifications (dedupe_key, member_id, channel, kind, recipient, payload, due_at, created_at) "
+      "VALUES ('digest:test', " + std::to_string(member) + ", 'email', 'digest.daily', 'ada@example.org', '{}', now(), now()) "
+      "RETURNING id");
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(smtp.wait_for_messages(1, 30s));
+  ASSERT_TRUE(eventually([&] { return state(id) == "sent"; }));
+  const auto data = smtp.messages().at(0).data;
+  const auto link = data.find("List-Unsubscribe: <https://convene.example.org/u/");
+  ASSERT_NE(link, std::string::npos) << data;
+  EXPECT_NE(data.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), std::string::npos);
+  EXPECT_EQ(data.find("List-Id:"), std::string::npos);
+  // The token is the member's daily-digest token, signed with the server's link key.
+  const auto start = link + std::string("List-Unsubscribe: <https://convene.example.org/u/").size();
+  const std::string token = data.substr(start, data.find('>', start) - start);
+  const auto key = pqxx::binarystring(sql("SELECT secret FROM server_secrets WHERE name = 'links'")[0][0]).str();
+  const auto claims = convene::notifiers::verify_token(key, convene::notifiers::TokenPurpose::daily_digest, token);
+  ASSERT_TRUE(claims) << token;
+  EXPECT_EQ(claims->member_id, member);
 }
 
 TEST_F(Delivery, ACrLfInATitleCannotAddAHeader) {

@@ -357,9 +357,9 @@ TEST_F(SmtpTls, AWrongPasswordIsTransientAndNeverInTheResult) {
 }
 
 TEST_F(SmtpTls, WithoutTlsTheCredentialsAreNotOfferedAndNothingIsSent) {
-  // The relay offers AUTH only over TLS and refuses STARTTLS this time; with TLS optional the
-  // client goes on in clear, finds no AUTH to use, and the relay refuses the unauthenticated
-  // sender: transient (530), the password never sent.
+  // The relay offers AUTH only over TLS and refuses STARTTLS this time. With credentials the
+  // transport requires TLS (smtp_require_tls or not), so it stops at the refusal: transient,
+  // no MAIL, the password never sent.
   auto server = relay(Tls::starttls, "mailer", "s3cret-pw");
   server->fail_next("STARTTLS", 454, "4.7.0 TLS not available");
   auto s = settings(*server);
@@ -367,8 +367,9 @@ TEST_F(SmtpTls, WithoutTlsTheCredentialsAreNotOfferedAndNothingIsSent) {
   s.password = "s3cret-pw";
   const auto r = send_one(s, email(11));
   EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
-  EXPECT_EQ(r.code, 530) << describe(r);
+  EXPECT_EQ(r.code, 454) << describe(r);
   EXPECT_FALSE(has(server->transcript(), "AUTH")) << join(server->transcript());
+  EXPECT_FALSE(has(server->transcript(), "MAIL")) << join(server->transcript());
   EXPECT_TRUE(server->messages().empty());
 }
 

@@ -311,27 +311,25 @@ class SmtpAuthTest : public TransportLoopTest {
   FakeSmtpServer server{{.user = "mailer", .password = "s3cret-pw"}};
 };
 
-TEST_F(SmtpAuthTest, AuthenticatesAndAWrongPasswordIsTransientAndNotReported) {
+// A relay that offers AUTH without TLS never gets the password: with credentials configured
+// the transport insists on STARTTLS (SmtpTls.* has AUTH over TLS). Without credentials such a
+// relay's 530 is transient.
+TEST_F(SmtpAuthTest, CredentialsAreNeverSentInClearText) {
   notifiers::SmtpSettings s{.url = server.url(), .user = "mailer", .password = "s3cret-pw"};
   auto transport = notifiers::make_smtp_transport(loop.get_executor(), s);
   auto r = send_one(*transport, email(1));
-  ASSERT_TRUE(r.ok()) << describe(r);
-  ASSERT_EQ(server.messages().size(), 1u);
-  EXPECT_EQ(server.messages()[0].user, "mailer");
-
-  s.password = "wrong-pw-42";
-  auto wrong = notifiers::make_smtp_transport(loop.get_executor(), s);
-  r = send_one(*wrong, email(2));
   EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
-  EXPECT_EQ(r.code, 535);
-  EXPECT_EQ(r.detail.find("wrong-pw-42"), std::string::npos) << r.detail;
+  EXPECT_EQ(r.detail.find("s3cret-pw"), std::string::npos) << r.detail;
+  EXPECT_TRUE(server.messages().empty());
+  for (const auto& entry : server.transcript()) EXPECT_EQ(entry.rfind("AUTH", 0), std::string::npos) << entry;
 
   s.user.clear();
+  s.password.clear();
   auto anonymous = notifiers::make_smtp_transport(loop.get_executor(), s);
   r = send_one(*anonymous, email(3));
   EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
   EXPECT_EQ(r.code, 530);
-  EXPECT_EQ(server.messages().size(), 1u);
+  EXPECT_TRUE(server.messages().empty());
 }
 
 // ---------------------------------------------------------------- file transport
