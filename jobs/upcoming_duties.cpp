@@ -149,8 +149,10 @@ void add_overdue_topics(const UpcomingQuery& q, std::vector<UpcomingItem>& out) 
   // The check before the range, when it is still to come: a period it reminds of is not
   // reminded of again.
   const auto before = runs_between(schedule, q.from - days(2), q.from);
-  const auto previous_check =
-      before.empty() || before.back() < q.now ? std::nullopt : std::optional<calendar::Instant>(before.back());
+  // (A flag and a value rather than an optional: GCC 12 at -O2 wrongly warns the optional's
+  // value may be used uninitialized.)
+  const bool has_previous_check = !before.empty() && before.back() >= q.now;
+  const calendar::Instant previous_check = has_previous_check ? before.back() : calendar::Instant{};
   for (const auto& r : rows) {
     const auto community_id = r[0].as<std::int64_t>();
     const auto monitor = role_dates(q, "discussion_monitor", community_id);
@@ -159,7 +161,7 @@ void add_overdue_topics(const UpcomingQuery& q, std::vector<UpcomingItem>& out) 
     // The period a check at `t` reminds of: the end of the latest one missed.
     const auto period_of = [&](calendar::Instant t) { return since + ((t - since) / cadence) * cadence; };
     std::optional<calendar::Instant> reminded_period;
-    if (previous_check && since + cadence <= *previous_check) reminded_period = period_of(*previous_check);
+    if (has_previous_check && since + cadence <= previous_check) reminded_period = period_of(previous_check);
     for (const auto check : checks) {
       if (since + cadence > check) continue;
       const auto period_end = period_of(check);
