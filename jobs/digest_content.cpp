@@ -6,7 +6,6 @@
 
 #include "jobs/kinds/meeting_occurrences.hpp"
 #include "notifiers/display_time.hpp"
-#include "notifiers/text.hpp"
 #include "store/sql_arrays.hpp"
 #include "store/sql_time.hpp"
 
@@ -14,6 +13,7 @@
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,26 +30,28 @@ using store::sql_instant;
 using store::text_array;
 
 constexpr std::chrono::hours kUpcomingWindow{14 * 24};
-constexpr std::size_t kBodyExcerptBytes = 200;
 constexpr std::size_t kMaxUpcomingPerCommunity = 5;  // the next few; the feed has the rest
 
-// The event kinds a digest reports, and the section each goes to.
-const char* section_of(std::string_view kind) {
-  if (kind == "topic.posted") return "topics";
-  if (kind == "meeting.scheduled") return "scheduled";
-  if (kind == "meeting.updated") return "changed";
-  if (kind == "meeting.cancelled") return "cancelled";
-  if (kind == "annual_meeting.scheduled") return "annual";
-  return nullptr;
+// The sections of a community in a digest, in payload order, and the event kind of each.
+const char* const kSections[] = {"topics", "annual", "scheduled", "changed", "cancelled"};
+constexpr std::size_t kSectionCount = std::size(kSections);
+constexpr std::size_t kTopics = 0;
+// The section an event kind goes to; kSectionCount for kinds a digest does not report.
+std::size_t section_of(std::string_view kind) {
+  if (kind == "topic.posted") return kTopics;
+  if (kind == "annual_meeting.scheduled") return 1;
+  if (kind == "meeting.scheduled") return 2;
+  if (kind == "meeting.updated") return 3;
+  if (kind == "meeting.cancelled") return 4;
+  return kSectionCount;
 }
 const std::vector<std::string> kDigestEventKinds{"topic.posted", "meeting.scheduled", "meeting.updated",
                                                  "meeting.cancelled", "annual_meeting.scheduled"};
-const char* const kSections[] = {"topics", "annual", "scheduled", "changed", "cancelled"};
 
 // One event as a digest item. Events never change once written, so items are kept in a
 // bounded process-wide cache: consecutive batches share most of their communities' events.
 struct EventItem {
-  std::string section;
+  std::size_t section = kTopics;
   std::int64_t community_id = 0;
   std::string dedupe;  // items with the same key in a section: the latest stands
   object item;
@@ -62,23 +64,35 @@ object copy_fields(const object& from, std::initializer_list<const char*> keys) 
   return out;
 }
 
+// A meeting item holds what the email shows (notifiers/digest_view.hpp): every payload is
+// stored, read back and rendered once per recipient, so nothing else. The local start and end
+// only matter for all-day meetings (their dates).
+void trim_meeting(object& item) {
+  const auto* all_day = item.if_contains("all_day");
+  if (all_day == nullptr || !all_day->is_bool() || !all_day->get_bool()) {
+    item.erase("all_day");
+    item.erase("start");
+    item.erase("end");
+  }
+}
+
 std::shared_ptr<const EventItem> make_item(std::int64_t id, std::string_view kind, std::int64_t community_id,
                                            const char* payload_text) {
-  const char* section = section_of(kind);
-  if (section == nullptr) return nullptr;
+  const std::size_t section = section_of(kind);
+  if (section == kSectionCount) return nullptr;
   auto parsed = boost::json::parse(payload_text);
   const object payload = parsed.is_object() ? std::move(parsed.get_object()) : object{};
   auto e = std::make_shared<EventItem>();
   e->section = section;
   e->community_id = community_id;
-  if (e->section == "topics") {
+  if (e->section == kTopics) {
+    // (No body excerpt: the email lists titles and links.)
     e->item = copy_fields(payload, {"topic_id", "title", "url", "posted_at"});
-    if (const auto* body = payload.if_contains("body"); body != nullptr && body->is_string())
-      e->item["body"] = notifiers::shorten(notifiers::multi_line(body->as_string()), kBodyExcerptBytes);
     e->dedupe = "event:" + std::to_string(id);
   } else {
     e->item = copy_fields(payload, {"meeting_id", "title", "kind", "start_utc", "end_utc", "start", "end", "time_zone",
                                     "all_day", "rrule", "occurrence"});
+    trim_meeting(e->item);
     std::string occurrence;
     if (const auto* o = payload.if_contains("occurrence"); o != nullptr && o->is_object())
       if (const auto* r = o->as_object().if_contains("recurrence_id"); r != nullptr && r->is_string())
@@ -87,7 +101,6 @@ std::shared_ptr<const EventItem> make_item(std::int64_t id, std::string_view kin
     e->dedupe = meeting != nullptr && meeting->is_int64() ? std::to_string(meeting->as_int64()) + "/" + occurrence
                                                           : "event:" + std::to_string(id);
   }
-  e->item["event_id"] = id;
   return e;
 }
 
@@ -147,15 +160,18 @@ struct Community {
 
 object occurrence_item(std::int64_t meeting_id, const std::string& title, const std::string& kind, const std::string& zone,
                        bool all_day, calendar::Instant start, calendar::Instant end) {
-  return {{"meeting_id", meeting_id},
-          {"title", title},
-          {"kind", kind},
-          {"time_zone", zone},
-          {"all_day", all_day},
-          {"start_utc", calendar::format_rfc3339_utc(start)},
-          {"end_utc", calendar::format_rfc3339_utc(end)},
-          {"start", calendar::format_local_datetime(calendar::to_local(start, zone))},
-          {"end", calendar::format_local_datetime(calendar::to_local(end, zone))}};
+  object item{{"meeting_id", meeting_id},
+              {"title", title},
+              {"kind", kind},
+              {"time_zone", zone},
+              {"start_utc", calendar::format_rfc3339_utc(start)},
+              {"end_utc", calendar::format_rfc3339_utc(end)}};
+  if (all_day) {  // (trim_meeting)
+    item["all_day"] = true;
+    item["start"] = calendar::format_local_datetime(calendar::to_local(start, zone));
+    item["end"] = calendar::format_local_datetime(calendar::to_local(end, zone));
+  }
+  return item;
 }
 
 // The meetings starting in [from, to) per community, in order of start: one-offs from one
@@ -249,27 +265,33 @@ std::vector<DigestContent> compose_digests(pqxx::transaction_base& tx, Cadence c
     const auto found = communities_of.find(request.member_id);
     content.has_memberships = found != communities_of.end();
     if (!content.has_memberships) continue;
-    // Items by community and section, the latest item per key standing.
-    std::map<std::int64_t, std::map<std::string, std::vector<std::pair<std::string, object>>>> sections;
+    // Items by community and section, the latest item per key standing (in the place of the
+    // first); copied into the payload once.
+    std::unordered_map<std::int64_t, std::array<std::vector<const EventItem*>, kSectionCount>> sections;
     for (const auto id : events_of[request.member_id]) {
       const auto e = events.find(id);
       if (e == events.end() || !e->second) continue;
-      auto& list = sections[e->second->community_id][e->second->section];
-      const auto same = std::find_if(list.begin(), list.end(), [&](const auto& p) { return p.first == e->second->dedupe; });
+      const EventItem* item = e->second.get();
+      auto& list = sections[item->community_id][item->section];
+      const auto same = std::find_if(list.begin(), list.end(), [&](const EventItem* p) { return p->dedupe == item->dedupe; });
       if (same != list.end())
-        same->second = e->second->item;
+        *same = item;
       else
-        list.emplace_back(e->second->dedupe, e->second->item);
+        list.push_back(item);
     }
     array communities;
     for (const auto& c : found->second) {
       object entry{{"community", c.slug}, {"community_name", c.name}};
       std::size_t news = 0;
-      for (const char* section : kSections) {
+      const auto of_community = sections.find(c.id);
+      for (std::size_t section = 0; section < kSectionCount; ++section) {
         array items;
-        for (auto& [key, item] : sections[c.id][section]) items.push_back(item);
+        if (of_community != sections.end()) {
+          items.reserve(of_community->second[section].size());
+          for (const EventItem* item : of_community->second[section]) items.push_back(item->item);
+        }
         news += items.size();
-        entry[section] = std::move(items);
+        entry[kSections[section]] = std::move(items);
       }
       array next;
       if (const auto u = upcoming.find(c.id); u != upcoming.end())

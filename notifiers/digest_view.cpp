@@ -41,25 +41,33 @@ std::string join_names(const std::vector<std::string>& names) {
   return out;
 }
 
-// Each item of a section gets the fields people read; a URL that is not a safe http(s) URL
-// is dropped, as in single-event emails.
+// Each item of a section becomes only the fields the templates read (rendering converts the
+// whole view, so the payload's other fields would cost time for nothing); a URL that is not a
+// safe http(s) URL is dropped, as in single-event emails.
 array items_view(const array& items, const std::string& zone, bool topics) {
   array out;
   out.reserve(items.size());
   for (const auto& item : items) {
     if (!item.is_object()) continue;
-    object view = item.as_object();
-    if (const auto* url = view.if_contains("url")) {
-      const auto safe = url->is_string() ? safe_url(url->as_string()) : std::nullopt;
-      if (safe)
-        view["url"] = *safe;
-      else
-        view.erase("url");
-    }
+    const object& from = item.as_object();
+    object view;
+    view.reserve(topics ? 3 : 8);
+    if (const auto* title = from.if_contains("title")) view.emplace("title", *title);
+    if (const auto* url = from.if_contains("url"); url != nullptr && url->is_string())
+      if (auto safe = safe_url(url->as_string())) view.emplace("url", std::move(*safe));
     if (topics) {
-      if (const auto posted = instant(view, "posted_at")) view["posted_when"] = time_point(*posted, zone);
+      if (const auto posted = instant(from, "posted_at")) view.emplace("posted_when", time_point(*posted, zone));
+    } else if (const auto* all_day = from.if_contains("all_day"); all_day != nullptr && all_day->is_bool() && all_day->get_bool()) {
+      add_meeting_fields(view, from, zone);
     } else {
-      add_meeting_fields(view, item.as_object(), zone);
+      // Timed: shown in the recipient's zone only (digests do not repeat each time in the
+      // meeting's zone), which spares a second conversion per item.
+      object meeting;
+      meeting.reserve(6);
+      for (const char* key : {"start_utc", "end_utc", "kind", "rrule", "occurrence"})
+        if (const auto* v = from.if_contains(key)) meeting.emplace(key, *v);
+      meeting.emplace("time_zone", zone);
+      add_meeting_fields(view, meeting, zone);
     }
     out.push_back(std::move(view));
   }
@@ -97,7 +105,9 @@ void add_digest_view(object& view, const object& payload, const std::string& zon
     for (const auto& c : *all) {
       if (!c.is_object()) continue;
       const object& community = c.as_object();
-      object cv = community;
+      object cv;
+      for (const char* key : {"community", "community_name"})
+        if (const auto* v = community.if_contains(key)) cv.emplace(key, *v);
       for (const char* section : {"topics", "scheduled", "changed", "cancelled", "annual", "upcoming"})
         if (const auto* items = list(community, section)) cv[section] = items_view(*items, zone, std::string_view(section) == "topics");
       topics += count(community, "topics");

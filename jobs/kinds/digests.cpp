@@ -88,7 +88,10 @@ struct ScheduleUpdate {
 void queue_digests(pqxx::work& tx, Cadence cadence, const std::vector<DigestRequest>& requests,
                    const std::vector<DigestContent>& contents, calendar::Instant now) {
   std::vector<std::int64_t> members;
-  std::vector<std::string> keys, ends, labels, periods, froms, counts, payloads;
+  std::vector<std::string> keys, ends, labels, periods, froms, counts;
+  // The payloads as one JSON array (element i for member i): no array-literal quoting of
+  // kilobytes of JSON each, one parse.
+  std::string payloads = "[";
   std::vector<std::optional<std::string>> communities;
   for (std::size_t i = 0; i < requests.size(); ++i) {
     if (contents[i].empty()) continue;
@@ -102,18 +105,21 @@ void queue_digests(pqxx::work& tx, Cadence cadence, const std::vector<DigestRequ
     periods.push_back(std::to_string(r.periods_covered));
     froms.push_back(sql_instant(r.covered_from));
     counts.push_back(std::to_string(contents[i].item_count));
-    payloads.push_back(boost::json::serialize(contents[i].payload));
+    if (payloads.size() > 1) payloads += ',';
+    payloads += boost::json::serialize(contents[i].payload);
     communities.push_back(contents[i].single_community_id ? std::optional(std::to_string(*contents[i].single_community_id))
                                                           : std::nullopt);
   }
   if (members.empty()) return;
+  payloads += ']';
   tx.exec_params(
-      "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::int[], "
-      "  $6::timestamptz[], $7::int[], $8::text[], $9::bigint[]) "
-      "  AS d(member_id, dedupe_key, period_end, period_label, periods_covered, covered_from, item_count, payload, community_id)), "
+      "WITH d AS (SELECT d.*, p.payload FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::int[], "
+      "  $6::timestamptz[], $7::int[], $9::bigint[]) WITH ORDINALITY "
+      "  AS d(member_id, dedupe_key, period_end, period_label, periods_covered, covered_from, item_count, community_id, n) "
+      "  JOIN jsonb_array_elements($8::jsonb) WITH ORDINALITY AS p(payload, n) ON p.n = d.n), "
       "n AS (INSERT INTO notifications (dedupe_key, member_id, community_id, channel, kind, recipient, payload, state, "
       "  due_at, created_at) "
-      "  SELECT d.dedupe_key, d.member_id, d.community_id, 'email', $10, m.email, d.payload::jsonb, 'pending', $11, $11 "
+      "  SELECT d.dedupe_key, d.member_id, d.community_id, 'email', $10, m.email, d.payload, 'pending', $11, $11 "
       "  FROM d JOIN members m ON m.id = d.member_id ORDER BY d.member_id "
       "  ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key) "
       "INSERT INTO digests (member_id, cadence, period_end, period_label, periods_covered, covered_from, covered_to, "
@@ -122,7 +128,7 @@ void queue_digests(pqxx::work& tx, Cadence cadence, const std::vector<DigestRequ
       "  d.item_count, n.id, $11 FROM d JOIN n ON n.dedupe_key = d.dedupe_key "
       "ON CONFLICT (member_id, cadence, period_end) DO NOTHING",
       bigint_array(members), text_array(keys), text_array(ends), text_array(labels), text_array(periods),
-      text_array(froms), text_array(counts), text_array(payloads), text_array(communities), digest_kind(cadence),
+      text_array(froms), text_array(counts), payloads, text_array(communities), digest_kind(cadence),
       sql_instant(now), std::string(cadence_name(cadence)));
 }
 
