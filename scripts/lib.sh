@@ -42,9 +42,24 @@ ensure_packages() {
         return 0
     fi
     log "installing missing packages: ${missing[*]}"
+    # postfix ([benchmarks]: smtp-sink, smtp-source) installed without a preselection would be
+    # configured as an "Internet Site" mail server and started on port 25: "No configuration"
+    # leaves it unconfigured, and its service is disabled.
+    local postfix_new=0
+    if [[ " ${missing[*]} " == *" postfix "* ]]; then
+        postfix_new=1
+        echo 'postfix postfix/main_mailer_type select No configuration' | as_root debconf-set-selections
+    fi
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends "${missing[@]}"
+    if ((postfix_new)) && command -v systemctl >/dev/null 2>&1; then
+        if [[ -d /run/systemd/system ]]; then
+            as_root systemctl disable --now postfix.service >/dev/null 2>&1 || true
+        else
+            as_root systemctl disable postfix.service >/dev/null 2>&1 || true
+        fi
+    fi
 }
 
 # run_as_pg_owner CMD...: PostgreSQL refuses to run as root, so as root run CMD as
