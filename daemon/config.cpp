@@ -279,6 +279,10 @@ const std::vector<Setting>& settings() {
       {"role_ending_notice_days", false,
        [](Config& c, const std::string& v) { c.role_ending_notice_days = parse_integer(v, 1, 365); },
        [](const Config& c) { return std::to_string(c.role_ending_notice_days); }},
+      {"digest_batch", false, [](Config& c, const std::string& v) { c.digest_batch = parse_integer(v, 1, 5000); },
+       [](const Config& c) { return std::to_string(c.digest_batch); }},
+      {"digest_chains", false, [](Config& c, const std::string& v) { c.digest_chains = parse_integer(v, 1, 16); },
+       [](const Config& c) { return std::to_string(c.digest_chains); }},
   };
   return all;
 }

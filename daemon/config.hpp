@@ -60,6 +60,9 @@ struct Config {
   MonthDayTime annual_review_at{8, 1, std::chrono::minutes(9 * 60)};
   std::chrono::minutes daily_checks_at{8 * 60};  // overdue topics, ending roles, reminder planning
   int role_ending_notice_days = 14;
+  // Digests (jobs/kinds/digests.cpp): members per batch, and batches running at once.
+  int digest_batch = 250;
+  int digest_chains = 2;
   // Delivery (DESIGN §4): SMTP relay (empty smtp_url: .eml files in state_directory/mail),
   // the sender, and addresses webhooks may reach despite the SSRF guard.
   std::string smtp_url;  // smtp://relay:587 (STARTTLS when offered) or smtps://relay:465

@@ -97,6 +97,8 @@ jobs::KindSettings kind_settings(const daemon::Config& config) {
   k.daily_checks_time = config.daily_checks_at;
   k.role_ending_notice_days = config.role_ending_notice_days;
   k.booking_horizon_months = config.booking_horizon_months;
+  k.digest_batch = config.digest_batch;
+  k.digest_chains = config.digest_chains;
   return k;
 }
 

@@ -1,3 +1,4 @@
+#include "daemon/api/common.hpp"
 #include "daemon/config.hpp"
 
 #include <gtest/gtest.h>
@@ -148,6 +149,18 @@ TEST(Config, SmtpCaFileMustBeAnAbsolutePath) {
   EXPECT_TRUE(mentions(problems_of(file.path(), {}), "smtp_ca_file must be an absolute path"));
   ConfigFile absolute("smtp_url = \"smtps://relay.example.org:465\"\nsmtp_ca_file = \"/etc/convene/relay-ca.pem\"\n");
   EXPECT_EQ(load_config(absolute.path(), {}).smtp_ca_file, "/etc/convene/relay-ca.pem");
+}
+
+TEST(Config, DigestBatchesAreConfigurableWithinBounds) {
+  ConfigFile file("digest_batch = 500\ndigest_chains = 4\n");
+  const auto config = load_config(file.path(), {});
+  EXPECT_EQ(config.digest_batch, 500);
+  EXPECT_EQ(config.digest_chains, 4);
+  const auto settings = convene::api::kind_settings(config);
+  EXPECT_EQ(settings.digest_batch, 500);
+  EXPECT_EQ(settings.digest_chains, 4);
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_DIGEST_BATCH", "0"}}), "CONVENE_DIGEST_BATCH"));
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_DIGEST_CHAINS", "17"}}), "CONVENE_DIGEST_CHAINS"));
 }
 
 TEST(Durations, ParseOperatorUnits) {
