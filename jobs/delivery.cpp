@@ -199,11 +199,10 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
         context.time_zone = row.time_zone;
         context.public_url = options_.public_url;
         if (row.member_id) {
-          context.preferences_url = options_.public_url + "/preferences/" +
-                                    notifiers::make_token(link_key, notifiers::TokenPurpose::preferences, *row.member_id, 0, row.link_version);
-          // A community's email: that community's link; a digest over several communities: the digest's own.
-          if (const auto token = notifiers::unsubscribe_token(link_key, row.kind, *row.member_id, row.community_id))
-            context.unsubscribe_url = options_.public_url + "/u/" + *token;
+          auto links = notifiers::member_links(link_key, options_.public_url, row.kind, *row.member_id, row.community_id,
+                                               row.link_version);
+          context.preferences_url = std::move(links.preferences_url);
+          context.unsubscribe_url = std::move(links.unsubscribe_url);
         }
         const auto rendered = templates_.render(row.kind, payload, context);
         notifiers::EmailParts parts;

@@ -63,6 +63,16 @@ std::optional<std::string> unsubscribe_token(std::string_view key, std::string_v
   return std::nullopt;
 }
 
+MemberLinks member_links(std::string_view key, std::string_view public_url, std::string_view email_kind,
+                         std::int64_t member_id, std::optional<std::int64_t> community_id, std::int64_t link_version) {
+  MemberLinks links;
+  links.preferences_url =
+      std::string(public_url) + "/preferences/" + make_token(key, TokenPurpose::preferences, member_id, 0, link_version);
+  if (const auto token = unsubscribe_token(key, email_kind, member_id, community_id))
+    links.unsubscribe_url = std::string(public_url) + "/u/" + *token;
+  return links;
+}
+
 std::optional<TokenClaims> verify_token(std::string_view key, TokenPurpose purpose, std::string_view token) {
   check_key(key);
   if (token.size() > kMaxTokenBytes || !token.starts_with(kVersion) || token.substr(kVersion.size(), 1) != ".")

@@ -43,6 +43,17 @@ std::string make_token(std::string_view key, TokenPurpose purpose, std::int64_t 
 std::optional<std::string> unsubscribe_token(std::string_view key, std::string_view email_kind, std::int64_t member_id,
                                              std::optional<std::int64_t> community_id);
 
+// The two links every email to a member carries, on `public_url`: the preferences page
+// (/preferences/{token}, the member's current link version) and, when the email has one
+// (unsubscribe_token), the one-click unsubscribe (/u/{token}; empty otherwise). The delivery
+// worker and the digest preview both use it, so a preview shows the links the email will have.
+struct MemberLinks {
+  std::string preferences_url;
+  std::string unsubscribe_url;
+};
+MemberLinks member_links(std::string_view key, std::string_view public_url, std::string_view email_kind,
+                         std::int64_t member_id, std::optional<std::int64_t> community_id, std::int64_t link_version);
+
 // The claims of a genuine token of that purpose; nullopt for anything else: another purpose,
 // another key, a changed character, a token longer than 200 bytes, malformed input. The MAC
 // is compared in constant time.

@@ -33,6 +33,7 @@ struct Shared {
 struct Call {
   std::shared_ptr<const Shared> shared;
   OutgoingWebhook webhook;
+  std::string host;  // scheme://authority: the per-host queue it waits in
   SendDone done;
   CurlSlistPtr headers;
   std::string body;  // the response body, up to the limit
@@ -177,7 +178,8 @@ class CurlWebhookTransport final : public WebhookTransport {
     append(call->headers, "Expect:");  // no 100-continue round trip
 
     ++state_->alive;
-    Host& host = state_->hosts[host_key(call->webhook.url)];
+    call->host = host_key(call->webhook.url);
+    Host& host = state_->hosts[call->host];
     host.waiting.push_back(std::move(call));
     pump(state_, multi_, host);
   }
@@ -259,8 +261,7 @@ class CurlWebhookTransport final : public WebhookTransport {
       curl_easy_setopt(h, CURLOPT_ERRORBUFFER, static_cast<char*>(nullptr));
       curl_easy_setopt(h, CURLOPT_POSTFIELDS, static_cast<char*>(nullptr));
       if (state->idle.size() < kMaxIdleHandles) state->idle.push_back(std::move(handle));
-      const auto key = host_key(call->webhook.url);
-      auto found = state->hosts.find(key);
+      auto found = state->hosts.find(call->host);
       if (found != state->hosts.end()) {
         --found->second.active;
         pump(state, multi, found->second);

@@ -167,10 +167,10 @@ Reply digest_preview(Call& call) {
   context.member_id = *id;
   context.time_zone = member->zone;
   context.public_url = call.services.config.public_url;
-  context.preferences_url = context.public_url + "/preferences/" +
-                            notifiers::make_token(key, notifiers::TokenPurpose::preferences, *id, 0, member->link_version);
-  if (const auto token = notifiers::unsubscribe_token(key, preview->kind, *id, preview->content.single_community_id))
-    context.unsubscribe_url = context.public_url + "/u/" + *token;
+  auto links = notifiers::member_links(key, context.public_url, preview->kind, *id, preview->content.single_community_id,
+                                       member->link_version);
+  context.preferences_url = std::move(links.preferences_url);
+  context.unsubscribe_url = std::move(links.unsubscribe_url);
   const auto rendered = templates->render(preview->kind, preview->content.payload, context);
   boost::json::array communities;
   if (const auto* list = preview->content.payload.if_contains("communities"); list && list->is_array())
