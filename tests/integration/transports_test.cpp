@@ -170,6 +170,23 @@ TEST_F(SmtpTransportTest, ManyMessagesArriveIntactOverFewReusedConnections) {
   EXPECT_EQ(server.connections(), before);
 }
 
+// libcurl 7.88 waits for the reply to a message's final dot blocking: with every connection
+// on one thread they would wait in turn. A relay slow to answer sees them wait together.
+TEST_F(SmtpTransportTest, ConnectionsWaitForTheirFinalRepliesAtTheSameTime) {
+  FakeSmtpServer slow({.final_reply_delay = 300ms});
+  auto s = settings();
+  s.url = slow.url();
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), s);
+  constexpr int count = 8;
+  std::vector<std::optional<SendResult>> results(count);
+  for (int i = 0; i < count; ++i) transport->send(email(i), [&, i](SendResult r) { results[i] = std::move(r); });
+  ASSERT_TRUE(wait_results(results, 60s));
+  for (const auto& r : results) EXPECT_TRUE(r->ok()) << describe(*r);
+  EXPECT_EQ(slow.messages().size(), static_cast<std::size_t>(count));
+  EXPECT_GE(slow.peak_final_replies_pending(), 2u) << "the 4 connections waited one at a time";
+  EXPECT_LE(slow.peak_final_replies_pending(), 4u) << "no more than max_connections at once";
+}
+
 TEST_F(SmtpTransportTest, A451IsTransientWithItsCode) {
   auto transport = notifiers::make_smtp_transport(loop.get_executor(), settings());
   server.fail_next("RCPT", 451, "4.3.0 Try again later");

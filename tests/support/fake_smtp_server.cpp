@@ -316,6 +316,11 @@ std::size_t FakeSmtpServer::mail_commands_in_clear() const {
   return mail_in_clear_;
 }
 
+std::size_t FakeSmtpServer::peak_final_replies_pending() const {
+  std::lock_guard lock(mutex_);
+  return peak_final_replies_pending_;
+}
+
 std::size_t FakeSmtpServer::tls_sessions() const {
   std::lock_guard lock(mutex_);
   return tls_sessions_;
@@ -607,6 +612,16 @@ asio::awaitable<void> FakeSmtpServer::session(std::shared_ptr<Session> s) {
         if (take_fault("END", fault)) {
           open = co_await apply_fault(*s, fault);
           continue;
+        }
+        if (options_.final_reply_delay.count() > 0) {
+          {
+            std::lock_guard lock(mutex_);
+            peak_final_replies_pending_ = std::max(peak_final_replies_pending_, ++final_replies_pending_);
+          }
+          asio::steady_timer slow(io_, options_.final_reply_delay);
+          co_await slow.async_wait(asio::as_tuple(asio::use_awaitable));
+          std::lock_guard lock(mutex_);
+          --final_replies_pending_;
         }
         s->message.data = std::move(data);
         {

@@ -57,6 +57,7 @@ class FakeSmtpServer {
     std::string cert_file;  // PEM chain and key for Tls::starttls and Tls::implicit (TestPki's)
     std::string key_file;
     std::string auth_mechanisms = "PLAIN LOGIN";  // as advertised in EHLO (those two are implemented)
+    std::chrono::milliseconds final_reply_delay{0};  // wait this long before answering a final dot (a slow relay)
   };
 
   struct Message {
@@ -95,6 +96,9 @@ class FakeSmtpServer {
   bool wait_for_transcript(const std::string& entry, std::chrono::milliseconds timeout) const;
   std::size_t mail_commands_in_clear() const;  // MAIL FROM received outside TLS
   std::size_t tls_sessions() const;            // handshakes that succeeded
+  // With final_reply_delay: the most sessions that were waiting for their final-dot reply at
+  // the same time (messages in flight at once).
+  std::size_t peak_final_replies_pending() const;
 
   void stop_accepting();   // the server is down: listener closed, open sessions dropped
   void start_accepting();  // up again on the same port
@@ -136,6 +140,7 @@ class FakeSmtpServer {
   std::set<std::shared_ptr<Session>> sessions_;  // io thread only
 
   mutable std::mutex mutex_;
+  std::size_t final_replies_pending_ = 0, peak_final_replies_pending_ = 0;  // under mutex_
   mutable std::condition_variable received_;
   std::vector<Message> messages_;
   std::map<std::string, std::deque<Fault>> faults_;
