@@ -132,14 +132,6 @@ class Delivery : public convene::testing::MigratedDatabaseTest {
         "VALUES ('ada@example.org', 'Ada Lovelace', 'Europe/London', now(), now()) RETURNING id");
   }
 
-  pqxx::result sql(const std::string& statement) {
-    pqxx::connection c(db.url());
-    pqxx::work tx(c);
-    auto r = tx.exec(statement);
-    tx.commit();
-    return r;
-  }
-  long long scalar(const std::string& q) { return sql(q)[0][0].as<long long>(); }
   std::string text(const std::string& q) { return sql(q)[0][0].as<std::string>(); }
 
   // A realtime topic email for Ada, as fan-out makes it.

@@ -60,13 +60,6 @@ class Digests : public convene::testing::MigratedDatabaseTest {
     settings.digest_batch = 7;  // several batches even for a handful of members
   }
 
-  template <class... Args>
-  pqxx::result sql(const std::string& query, Args&&... args) {
-    pqxx::work tx(*connection);
-    auto result = tx.exec_params(query, std::forward<Args>(args)...);
-    tx.commit();
-    return result;
-  }
 
   std::int64_t community(const std::string& slug) {
     return sql("INSERT INTO communities (slug, name, time_zone, created_at, updated_at) "

@@ -101,14 +101,6 @@ class Engine_ : public convene::testing::MigratedDatabaseTest {
     sql("CREATE TABLE job_runs (job_id bigint NOT NULL, ran_at timestamptz NOT NULL DEFAULT clock_timestamp())");
   }
 
-  pqxx::result sql(const std::string& statement) {
-    pqxx::connection c(db.url());
-    pqxx::work tx(c);
-    auto r = tx.exec(statement);
-    tx.commit();
-    return r;
-  }
-  long long scalar(const std::string& query) { return sql(query)[0][0].as<long long>(); }
 
   void insert_job(const std::string& kind, const std::string& key, Instant due, const std::string& payload = "{}") {
     pqxx::connection c(db.url());

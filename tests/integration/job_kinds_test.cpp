@@ -44,18 +44,7 @@ class JobKinds : public MigratedDatabaseTest {
     connection = std::make_unique<pqxx::connection>(db.url());
   }
 
-  template <class... Args>
-  pqxx::result sql(const std::string& query, Args&&... args) {
-    pqxx::work tx(*connection);
-    auto result = tx.exec_params(query, std::forward<Args>(args)...);
-    tx.commit();
-    return result;
-  }
 
-  template <class... Args>
-  std::int64_t count(const std::string& query, Args&&... args) {
-    return sql(query, std::forward<Args>(args)...)[0][0].template as<std::int64_t>();
-  }
 
   const KindSpec& spec(const std::string& kind) {
     kinds = convene::jobs::standard_kinds(settings);
@@ -232,7 +221,7 @@ TEST_F(JobKinds, FanoutEmailsRealtimeMembersOnlyAndDigestsTakeTheRest) {
   join(di, c, "none");
   const auto id = event("topic.posted", c, {{"title", "Graph databases"}, {"topic_id", 7}}, "2027-03-01T12:00:00Z");
   // The outbox trigger made the fan-out job.
-  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE kind = 'fanout' AND unique_key = $1", "event:" + std::to_string(id)), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'fanout' AND unique_key = $1", "event:" + std::to_string(id)), 1);
 
   EXPECT_EQ(run_due("fanout", at("2027-03-01T12:00:01Z")), 1);
   EXPECT_EQ(notified("topic.posted"), (std::set<std::int64_t>{ada}));
@@ -254,7 +243,7 @@ TEST_F(JobKinds, FanoutEmailsRealtimeMembersOnlyAndDigestsTakeTheRest) {
   EXPECT_EQ(payload.at("community_name"), "Data Science");
   EXPECT_TRUE(row[8].as<bool>());
   EXPECT_TRUE(row[9].as<bool>());
-  EXPECT_EQ(count("SELECT count(*) FROM events WHERE id = $1 AND fanned_out_at = '2027-03-01T12:00:01Z'", id), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE id = $1 AND fanned_out_at = '2027-03-01T12:00:01Z'", id), 1);
 }
 
 TEST_F(JobKinds, FanoutTwiceAddsNoDuplicates) {
@@ -266,7 +255,7 @@ TEST_F(JobKinds, FanoutTwiceAddsNoDuplicates) {
   const auto now = at("2027-03-01T12:00:00Z");
   EXPECT_EQ(run("fanout", {{"event_id", id}}, now).kind, Outcome::Kind::done);
   EXPECT_EQ(run("fanout", {{"event_id", id}}, now + std::chrono::minutes(5)).kind, Outcome::Kind::done);
-  EXPECT_EQ(count("SELECT count(*) FROM notifications"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications"), 2);
   EXPECT_EQ(notified("community.updated"), (std::set<std::int64_t>{ada, bob}));
 }
 
@@ -279,8 +268,8 @@ TEST_F(JobKinds, FanoutSendsNothingForArchivedCommunitiesJoinsOrLeaves) {
   event("member.joined", active, {{"member_id", ada}}, "2027-03-01T12:00:00Z");
   event("member.left", active, {{"member_id", ada}}, "2027-03-01T12:00:00Z");
   EXPECT_EQ(run_due("fanout", at("2027-03-01T12:00:00Z")), 3);
-  EXPECT_EQ(count("SELECT count(*) FROM notifications"), 0);
-  EXPECT_EQ(count("SELECT count(*) FROM events WHERE fanned_out_at IS NULL"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE fanned_out_at IS NULL"), 0);
 }
 
 TEST_F(JobKinds, FanoutTellsMembersOfTheSplitThatArchivedTheirCommunity) {
@@ -383,7 +372,7 @@ TEST_F(MeetingReminders, FollowTheMeetingWhenItMovesAndGoWhenItIsCancelled) {
   const auto later = at("2027-03-01T13:00:00Z");
   run_due("fanout", later);
   // The plan that already ran runs again.
-  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE kind = 'reminders.plan' AND state = 'pending' AND due_at = $1",
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'reminders.plan' AND state = 'pending' AND due_at = $1",
                   "2027-03-01T13:00:00Z"),
             1);
   EXPECT_EQ(run_due("reminders.plan", later), 1);
@@ -398,7 +387,7 @@ TEST_F(MeetingReminders, FollowTheMeetingWhenItMovesAndGoWhenItIsCancelled) {
                           {"recurrence_id", "2027-03-17T10:00:00Z"}, {"offset_seconds", 3600}},
                          at("2027-03-17T09:00:00Z"));
   EXPECT_EQ(stale.kind, Outcome::Kind::skipped);
-  EXPECT_EQ(count("SELECT count(*) FROM events WHERE kind = 'meeting.reminder'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE kind = 'meeting.reminder'"), 0);
 
   // Cancelling the meeting drops every pending reminder.
   sql("UPDATE meetings SET status = 'cancelled', cancelled_at = '2027-03-01T14:00Z' WHERE id = $1", m);
@@ -450,7 +439,7 @@ TEST_F(MeetingReminders, AReminderForAMeetingThatStartedIsSkipped) {
   const auto outcome = run("meeting.reminder", payload, at("2027-03-03T10:00:00Z"));
   EXPECT_EQ(outcome.kind, Outcome::Kind::skipped);
   EXPECT_EQ(outcome.note, "the meeting has started");
-  EXPECT_EQ(count("SELECT count(*) FROM events"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events"), 0);
 }
 
 TEST_F(MeetingReminders, PlanAllPlansEveryMeetingAheadAndRunsFinishedPlansAgain) {
@@ -469,7 +458,7 @@ TEST_F(MeetingReminders, PlanAllPlansEveryMeetingAheadAndRunsFinishedPlansAgain)
   run_due("reminders.plan", now);
   // The next day's run plans them again, although their jobs are done.
   run("reminders.plan_all", {}, now + std::chrono::days(1));
-  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE kind = 'reminders.plan' AND state = 'pending' AND due_at = $1",
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'reminders.plan' AND state = 'pending' AND due_at = $1",
                   "2027-03-02T08:00:00Z"),
             2);
 }
@@ -517,8 +506,8 @@ TEST_F(JobKinds, PlaceholdersJobCreatesThisAndNextYearsIdempotently) {
 TEST_F(JobKinds, PlaceholdersAfterThisYearsWindowAreForNextYearOnly) {
   community("alpha");
   run("annual.placeholders", {}, at("2027-07-15T00:00:00Z"));
-  EXPECT_EQ(count("SELECT count(*) FROM meetings WHERE kind = 'annual' AND annual_year = 2027"), 0);
-  EXPECT_EQ(count("SELECT count(*) FROM meetings WHERE kind = 'annual' AND annual_year = 2028"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM meetings WHERE kind = 'annual' AND annual_year = 2027"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM meetings WHERE kind = 'annual' AND annual_year = 2028"), 1);
 }
 
 TEST_F(JobKinds, TbdReminderWithNothingTbdEmitsNothing) {
@@ -526,7 +515,7 @@ TEST_F(JobKinds, TbdReminderWithNothingTbdEmitsNothing) {
   run("annual.placeholders", {}, at("2027-01-01T00:00:00Z"));
   sql("UPDATE meetings SET status = 'confirmed', all_day = false WHERE community_id = $1 AND annual_year = 2027", a);
   EXPECT_EQ(run("annual.tbd_reminder", {}, at("2027-06-01T09:00:00Z")).kind, Outcome::Kind::done);
-  EXPECT_EQ(count("SELECT count(*) FROM events"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events"), 0);
 }
 
 TEST_F(JobKinds, TbdReminderListsEveryTbdCommunityInOneEventForTheCommittee) {
@@ -538,7 +527,7 @@ TEST_F(JobKinds, TbdReminderListsEveryTbdCommunityInOneEventForTheCommittee) {
   role(former, std::nullopt, "committee", "2020-01-01", "2026-12-31");
   join(ada, a, "realtime");
   run("annual.tbd_reminder", {}, at("2027-06-01T09:00:00Z"));
-  EXPECT_EQ(count("SELECT count(*) FROM events"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events"), 1);
   const auto payload = event_payload("annual_meeting.tbd");
   EXPECT_EQ(payload.at("year"), 2027);
   EXPECT_EQ(payload.at("communities"), (boost::json::array{boost::json::object{{"slug", "alpha"}, {"name", "Alpha"}},
@@ -596,8 +585,8 @@ TEST_F(JobKinds, ReviewReportsEachActiveCommunitysYear) {
   EXPECT_EQ(empty.at("meetings_held"), 0);
   // The committee hears of both.
   run_due("fanout", at("2027-08-01T09:00:00Z"));
-  EXPECT_EQ(count("SELECT count(*) FROM notifications WHERE kind = 'review.due' AND member_id = $1", chair), 2);
-  EXPECT_EQ(count("SELECT count(*) FROM notifications WHERE kind = 'review.due'"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications WHERE kind = 'review.due' AND member_id = $1", chair), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications WHERE kind = 'review.due'"), 2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -615,13 +604,13 @@ TEST_F(JobKinds, OverdueTopicRemindsMonitorsOncePerMissedPeriod) {
 
   // Not yet overdue.
   run("topic.overdue.check", {}, at("2027-03-08T09:00:00Z"));
-  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE kind = 'topic.overdue'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'topic.overdue'"), 0);
 
   // Overdue since March 8, 10:00; the check runs twice.
   run("topic.overdue.check", {}, at("2027-03-09T08:00:00Z"));
   run("topic.overdue.check", {}, at("2027-03-09T20:00:00Z"));
-  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE kind = 'topic.overdue'"), 1);
-  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE kind = 'topic.overdue' AND unique_key = $1",
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'topic.overdue'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'topic.overdue' AND unique_key = $1",
                   "community:" + std::to_string(c) + ":" + std::to_string(unix_seconds("2027-03-08T10:00:00Z"))),
             1);
   EXPECT_EQ(run_due("topic.overdue", at("2027-03-09T20:00:00Z")), 1);
@@ -638,7 +627,7 @@ TEST_F(JobKinds, OverdueTopicRemindsMonitorsOncePerMissedPeriod) {
   // A second silent week earns a second reminder.
   run("topic.overdue.check", {}, at("2027-03-16T08:00:00Z"));
   EXPECT_EQ(run_due("topic.overdue", at("2027-03-16T08:00:00Z")), 1);
-  EXPECT_EQ(count("SELECT count(*) FROM events WHERE kind = 'topic.overdue'"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE kind = 'topic.overdue'"), 2);
 }
 
 TEST_F(JobKinds, OverdueTopicIsSkippedWhenATopicArrivedMeanwhile) {
@@ -647,8 +636,8 @@ TEST_F(JobKinds, OverdueTopicIsSkippedWhenATopicArrivedMeanwhile) {
   run("topic.overdue.check", {}, at("2026-01-03T00:00:00Z"));
   sql("INSERT INTO topics (community_id, title, posted_at) VALUES ($1, 'New', '2026-01-03T00:30Z')", c);
   EXPECT_EQ(run_due("topic.overdue", at("2026-01-03T01:00:00Z")), 1);
-  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE kind = 'topic.overdue' AND state = 'skipped'"), 1);
-  EXPECT_EQ(count("SELECT count(*) FROM events"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'topic.overdue' AND state = 'skipped'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM events"), 0);
 }
 
 TEST_F(JobKinds, RoleEndingInFourteenDaysGoesToTheHolderAndTheCommittee) {
@@ -663,8 +652,8 @@ TEST_F(JobKinds, RoleEndingInFourteenDaysGoesToTheHolderAndTheCommittee) {
   const auto now = at("2027-03-01T08:00:00Z");
   run("role.ending.check", {}, now);
   run("role.ending.check", {}, now + std::chrono::hours(1));
-  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE kind = 'role.ending'"), 1);
-  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE kind = 'role.ending' AND unique_key LIKE 'role:%:2027-03-15'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'role.ending'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'role.ending' AND unique_key LIKE 'role:%:2027-03-15'"), 1);
   EXPECT_EQ(run_due("role.ending", now), 1);
   const auto payload = event_payload("role.ending");
   EXPECT_EQ(payload.at("member_id"), holder);
@@ -677,7 +666,7 @@ TEST_F(JobKinds, RoleEndingInFourteenDaysGoesToTheHolderAndTheCommittee) {
   // The next day's check finds the same ending: no second notice.
   run("role.ending.check", {}, now + std::chrono::days(1));
   EXPECT_EQ(run_due("role.ending", now + std::chrono::days(1)), 1);  // the coordinator's, now at fourteen days
-  EXPECT_EQ(count("SELECT count(*) FROM events WHERE kind = 'role.ending' AND payload->>'member_id' = $1",
+  EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE kind = 'role.ending' AND payload->>'member_id' = $1",
                   std::to_string(holder)),
             1);
 }

@@ -5,8 +5,12 @@
 #include "store/migrations.hpp"
 
 #include <gtest/gtest.h>
+#include <pqxx/pqxx>
 
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace convene::testing {
@@ -46,6 +50,27 @@ class DatabaseTest : public ::testing::Test {
 class MigratedDatabaseTest : public DatabaseTest {
  protected:
   void SetUp() override { db.migrate(); }
+
+  // One statement in a transaction of its own, on the test's connection to its database;
+  // without parameters a simple query (which may hold several statements).
+  template <class... Args>
+  pqxx::result sql(const std::string& query, Args&&... args) {
+    if (!sql_connection_) sql_connection_ = std::make_unique<pqxx::connection>(db.url());
+    pqxx::work tx(*sql_connection_);
+    pqxx::result result;
+    if constexpr (sizeof...(Args) == 0) result = tx.exec(query);
+    else result = tx.exec_params(query, std::forward<Args>(args)...);
+    tx.commit();
+    return result;
+  }
+  // The first column of the first row, as a number.
+  template <class... Args>
+  std::int64_t scalar(const std::string& query, Args&&... args) {
+    return sql(query, std::forward<Args>(args)...)[0][0].template as<std::int64_t>();
+  }
+
+ private:
+  std::unique_ptr<pqxx::connection> sql_connection_;
 };
 
 }  // namespace convene::testing
