@@ -192,6 +192,9 @@ asio::awaitable<void> Engine::run() {
         continue;
       }
     }
+    // stop() may have come while this pass waited on the database (writing schedules, renewing
+    // leases): its cancel found no wait to cancel, so do not start one now.
+    if (stopping_) break;
     wake_.expires_after(wait_time());
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
   }

@@ -355,6 +355,39 @@ TEST_F(Engine_, StopLetsRunningJobsFinishAndGivesBackTheRest) {
   EXPECT_EQ(second[0][2].as<int>(), 0) << "a job given back unstarted did not use an attempt";
 }
 
+// A stop that arrives while the engine's loop waits on the database ends as soon as that wait
+// ends, not after the next poll (an hour here) or at the shutdown deadline. The wait here is a
+// lease renewal stuck behind the running job's own row lock; the job finishes meanwhile.
+TEST_F(Engine_, AStopArrivingWhileTheLoopWaitsOnTheDatabaseEndsWhenThatWaitEnds) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  KindSpec holding = counting("holding");
+  holding.run = [released](JobRun& run) {
+    run.tx.exec_params("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", run.job.id);
+    released.wait();
+    run.tx.exec_params("INSERT INTO job_runs (job_id) VALUES ($1)", run.job.id);
+    return Outcome::done();
+  };
+  SystemClock clock;
+  insert_job("holding", "one", clock.now() - 1s);
+  auto options = fast_options(1);
+  options.poll_interval = 1h;
+  options.lease = 30s;  // renewals 10 s apart: the first, at once, is the one that waits
+  Instance a(db.url(), clock, options, {holding});
+  ASSERT_TRUE(eventually([&] {
+    return scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 1;
+  })) << "the lease renewal never waited on the job's row";
+  const auto started = std::chrono::steady_clock::now();
+  std::thread stopper([&] { a.stop(20s); });
+  std::this_thread::sleep_for(300ms);  // stop() has begun: the loop thread is idle, so it runs at once
+  release.set_value();
+  stopper.join();
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(took, 10s) << "stop() waited for its deadline instead of ending with the loop";
+  EXPECT_EQ(scalar("SELECT count(*) FROM job_runs"), 1);
+  EXPECT_EQ(sql("SELECT state FROM jobs WHERE unique_key = 'one'")[0][0].as<std::string>(), "done");
+}
+
 TEST_F(Engine_, PlanningTwiceMakesOneJobAndReplanningMovesOnlyPendingOnes) {
   pqxx::connection c(db.url());
   const auto now = utc(2027, 3, 1, 12);
