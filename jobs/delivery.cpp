@@ -16,6 +16,10 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
+#include <map>
+#include <set>
+
 
 namespace convene::jobs {
 namespace {
@@ -86,12 +90,13 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     std::string id, channel, kind, recipient, payload;
     int attempts = 0;
     std::int64_t link_version = 0;  // the member's preferences links (rotatable)
-    std::optional<std::int64_t> member_id, community_id, endpoint_id;
+    std::optional<std::int64_t> member_id, community_id, endpoint_id, event_id;
     std::string member_name, time_zone;
     std::optional<std::string> community_slug, community_name, url, secret, previous_secret, previous_until, endpoint_status,
         occurred_at;
   };
   std::vector<Row> rows;
+  std::map<std::int64_t, std::string> messages;  // events.message by event id (schema 010)
   Batch batch;
   std::string link_key;
   {
@@ -100,6 +105,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
   }
   database_.transact([&](pqxx::work& tx) {
     rows.clear();
+    messages.clear();
     if (link_key.empty()) {
       link_key = store::server_secret(tx, "links", now_sql);
       std::lock_guard lock(link_key_mutex_);
@@ -126,7 +132,8 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
         "    n.endpoint_id, n.event_id, n.due_at) "
         "SELECT n.id, n.channel, n.kind, n.recipient, n.payload::text, n.attempts, n.member_id, n.community_id, "
         "n.endpoint_id, coalesce(m.name, ''), coalesce(m.time_zone, 'UTC'), c.slug, c.name, e.url, e.secret, "
-        "e.previous_secret, e.previous_secret_until, e.status, ev.occurred_at, coalesce(m.preferences_link_version, 0) "
+        "e.previous_secret, e.previous_secret_until, e.status, ev.occurred_at, coalesce(m.preferences_link_version, 0), "
+        "n.event_id "
         "FROM claimed n LEFT JOIN members m ON m.id = n.member_id "
         "LEFT JOIN communities c ON c.id = n.community_id LEFT JOIN webhook_endpoints e ON e.id = n.endpoint_id "
         "LEFT JOIN events ev ON ev.id = n.event_id ORDER BY n.due_at",
@@ -153,8 +160,19 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
       row.endpoint_status = nullable(r[17]);
       row.occurred_at = nullable(r[18]);
       row.link_version = r[19].as<std::int64_t>();
+      if (!r[20].is_null()) row.event_id = r[20].as<std::int64_t>();
       rows.push_back(std::move(row));
     }
+    // Each event's message once, however many of its recipients are in the batch.
+    std::vector<std::int64_t> events;
+    for (const auto& row : rows)
+      if (row.event_id) events.push_back(*row.event_id);
+    std::sort(events.begin(), events.end());
+    events.erase(std::unique(events.begin(), events.end()), events.end());
+    if (!events.empty())
+      for (const auto& r : tx.exec_params("SELECT id, message::text FROM events WHERE id = ANY ($1::bigint[]) AND message IS NOT NULL",
+                                          store::bigint_array(events)))
+        messages.emplace(r[0].as<std::int64_t>(), r[1].as<std::string>());
     // A full batch means more is due now; otherwise, when is the next one due?
     if (rows.size() == limit) {
       batch.next_due = now;
@@ -173,14 +191,33 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
 
   std::vector<Claimed>& out = batch.items;
   out.reserve(rows.size());
+  // Parsed once per event; webhook bodies, the same for every recipient of an event, made once.
+  std::map<std::int64_t, boost::json::object> parsed_messages;
+  std::map<std::pair<std::int64_t, std::string>, std::string> shared_bodies;
+  const auto message_of = [&](const Row& row) -> const boost::json::object* {
+    if (!row.event_id) return nullptr;
+    if (const auto found = parsed_messages.find(*row.event_id); found != parsed_messages.end()) return &found->second;
+    const auto text = messages.find(*row.event_id);
+    if (text == messages.end()) return nullptr;
+    auto parsed = boost::json::parse(text->second);
+    return &parsed_messages.emplace(*row.event_id, parsed.is_object() ? std::move(parsed.get_object()) : boost::json::object{})
+                .first->second;
+  };
   for (const auto& row : rows) {
     Claimed item;
     item.id = row.id;
     item.attempts = row.attempts;
     item.endpoint_id = row.endpoint_id;
     try {
+      // The event's message with this recipient's own fields over it (schema 010).
       auto parsed = boost::json::parse(row.payload);
-      const boost::json::object payload = parsed.is_object() ? parsed.get_object() : boost::json::object{};
+      boost::json::object own = parsed.is_object() ? std::move(parsed.get_object()) : boost::json::object{};
+      const boost::json::object* message = message_of(row);
+      const auto merged = [&] {
+        boost::json::object payload = message ? *message : boost::json::object{};
+        for (auto& [key, value] : own) payload[key] = std::move(value);
+        return payload;
+      };
       if (row.channel == "webhook") {
         if (!row.url || row.endpoint_status != "active") {
           item.cancel = true;
@@ -189,10 +226,19 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
           const auto occurred = row.occurred_at ? store::parse_sql_instant(*row.occurred_at) : now;
           std::optional<calendar::Instant> until;
           if (row.previous_until) until = store::parse_sql_instant(*row.previous_until);
-          item.webhook = notifiers::build_webhook(row.id, *row.url, row.kind, occurred, payload,
-                                                  notifiers::signing_secrets(*row.secret, row.previous_secret, until, now), now);
+          const auto secrets = notifiers::signing_secrets(*row.secret, row.previous_secret, until, now);
+          std::string body;
+          if (message && own.empty()) {
+            auto& shared = shared_bodies[{*row.event_id, row.kind}];
+            if (shared.empty()) shared = notifiers::webhook_body(row.kind, occurred, *message);
+            body = shared;
+          } else {
+            body = notifiers::webhook_body(row.kind, occurred, merged());
+          }
+          item.webhook = notifiers::sign_webhook(row.id, *row.url, std::move(body), secrets, now);
         }
       } else {
+        const boost::json::object payload = merged();
         notifiers::MessageContext context;
         context.member_name = row.member_name;
         context.member_id = row.member_id;
@@ -372,17 +418,21 @@ void DeliveryWorker::flush() {
 }
 
 void DeliveryWorker::record(std::vector<Outcome> outcomes) {
-  std::vector<std::string> ids, outcome_kinds, finished_ids, finished_states, retry_ids;
-  std::vector<std::optional<std::string>> codes, texts, attempted, finished_errors, retry_at, retry_errors;
+  // Each attempt is appended to its notification's attempt_log (schema 010).
+  std::vector<std::string> ids, attempts, finished_ids, finished_states, finished_attempts, retry_ids, retry_attempts;
+  std::vector<std::optional<std::string>> finished_errors, retry_at, retry_errors;
   std::vector<std::int64_t> gone, failing, working;
   DeliveryCounters delta;
   for (const auto& o : outcomes) {
     const auto& r = o.result;
+    const char* outcome = r.kind == SendResult::Kind::sent ? "sent" : r.kind == SendResult::Kind::transient ? "transient" : "permanent";
+    boost::json::object attempt;
+    attempt["at"] = calendar::format_rfc3339_utc(o.at);
+    attempt["outcome"] = outcome;
+    attempt["code"] = r.code ? boost::json::value(r.code) : boost::json::value(nullptr);
+    attempt["text"] = r.detail.empty() ? boost::json::value(nullptr) : boost::json::value(r.detail);
     ids.push_back(o.id);
-    attempted.push_back(store::sql_instant(o.at));
-    outcome_kinds.push_back(r.kind == SendResult::Kind::sent ? "sent" : r.kind == SendResult::Kind::transient ? "transient" : "permanent");
-    codes.push_back(r.code ? std::optional<std::string>(std::to_string(r.code)) : std::nullopt);
-    texts.push_back(r.detail.empty() ? std::nullopt : std::optional<std::string>(r.detail));
+    attempts.push_back(boost::json::serialize(attempt));
     std::optional<std::string> next;
     std::string state;
     if (o.cancel) {
@@ -399,15 +449,17 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
       state = "dead", ++delta.dead;
     }
     const std::optional<std::string> error =
-        r.ok() ? std::nullopt : std::optional<std::string>(r.detail.empty() ? outcome_kinds.back() : r.detail);
+        r.ok() ? std::nullopt : std::optional<std::string>(r.detail.empty() ? std::string(outcome) : r.detail);
     if (next) {
       retry_ids.push_back(o.id);
       retry_at.push_back(next);
       retry_errors.push_back(error);
+      retry_attempts.push_back(attempts.back());
     } else {
       finished_ids.push_back(o.id);
       finished_states.push_back(state);
       finished_errors.push_back(error);
+      finished_attempts.push_back(attempts.back());
     }
     if (o.endpoint_id && !o.cancel) {
       if (r.endpoint_gone) gone.push_back(*o.endpoint_id);
@@ -428,27 +480,35 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
       tx.exec("SET LOCAL enable_seqscan = off");
       // Finished ones first, without due_at: an update of due_at wakes every instance's worker
       // (schema 005's trigger), which only retries need.
-      tx.exec_params(
+      std::set<std::string> recorded;
+      const auto note = [&recorded](const pqxx::result& rows) {
+        for (const auto& r : rows) recorded.insert(r[0].as<std::string>());
+      };
+      note(tx.exec_params(
           "UPDATE notifications n SET state = v.state, lease_expires_at = NULL, last_error = v.error, "
-          "sent_at = CASE WHEN v.state = 'sent' THEN $4::timestamptz END "
-          "FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, state, error) "
-          "WHERE n.id = v.id AND n.lease_owner = $5 AND n.state = 'sending'",
+          "sent_at = CASE WHEN v.state = 'sent' THEN $4::timestamptz END, attempt_log = n.attempt_log || v.attempt "
+          "FROM unnest($1::uuid[], $2::text[], $3::text[], $6::jsonb[]) AS v(id, state, error, attempt) "
+          "WHERE n.id = v.id AND n.lease_owner = $5 AND n.state = 'sending' RETURNING n.id",
           store::text_array(finished_ids), store::text_array(finished_states), store::text_array(finished_errors), now_sql,
-          options_.owner);
+          options_.owner, store::text_array(finished_attempts)));
       if (!retry_ids.empty())
+        note(tx.exec_params(
+            "UPDATE notifications n SET state = 'pending', due_at = v.retry_at, lease_expires_at = NULL, last_error = v.error, "
+            "attempt_log = n.attempt_log || v.attempt "
+            "FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $5::jsonb[]) AS v(id, retry_at, error, attempt) "
+            "WHERE n.id = v.id AND n.lease_owner = $4 AND n.state = 'sending' RETURNING n.id",
+            store::text_array(retry_ids), store::text_array(retry_at), store::text_array(retry_errors), options_.owner,
+            store::text_array(retry_attempts)));
+      // Every attempt is kept, also one whose lease another instance took meanwhile (not one
+      // of a notification deleted meanwhile: its member was).
+      std::vector<std::string> stray_ids, stray_attempts;
+      for (std::size_t i = 0; i < ids.size(); ++i)
+        if (!recorded.contains(ids[i])) stray_ids.push_back(ids[i]), stray_attempts.push_back(attempts[i]);
+      if (!stray_ids.empty())
         tx.exec_params(
-            "UPDATE notifications n SET state = 'pending', due_at = v.retry_at, lease_expires_at = NULL, last_error = v.error "
-            "FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS v(id, retry_at, error) "
-            "WHERE n.id = v.id AND n.lease_owner = $4 AND n.state = 'sending'",
-            store::text_array(retry_ids), store::text_array(retry_at), store::text_array(retry_errors), options_.owner);
-      // Every attempt is kept, also one whose lease another instance took meanwhile; not one of
-      // a notification deleted meanwhile (its member was), which the foreign key would refuse.
-      tx.exec_params(
-          "INSERT INTO notification_attempts (notification_id, attempted_at, outcome, response_code, response_text) "
-          "SELECT id, at, outcome, code, text FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[], $5::text[]) "
-          "AS a(id, at, outcome, code, text) WHERE EXISTS (SELECT 1 FROM notifications n WHERE n.id = a.id)",
-          store::text_array(ids), store::text_array(attempted), store::text_array(outcome_kinds), store::text_array(codes),
-          store::text_array(texts));
+            "UPDATE notifications n SET attempt_log = n.attempt_log || v.attempt "
+            "FROM unnest($1::uuid[], $2::jsonb[]) AS v(id, attempt) WHERE n.id = v.id",
+            store::text_array(stray_ids), store::text_array(stray_attempts));
       std::vector<std::int64_t> disabled;
       if (!gone.empty())
         for (const auto& r : tx.exec_params(

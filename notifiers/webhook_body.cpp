@@ -17,8 +17,13 @@ std::string webhook_body(std::string_view type, calendar::Instant occurred_at, c
 OutgoingWebhook build_webhook(std::string id, std::string url, std::string_view type, calendar::Instant occurred_at,
                               const boost::json::object& data, const std::vector<std::string>& secrets,
                               calendar::Instant now) {
+  return sign_webhook(std::move(id), std::move(url), webhook_body(type, occurred_at, data), secrets, now);
+}
+
+OutgoingWebhook sign_webhook(std::string id, std::string url, std::string body, const std::vector<std::string>& secrets,
+                             calendar::Instant now) {
   OutgoingWebhook out;
-  out.body = webhook_body(type, occurred_at, data);
+  out.body = std::move(body);
   const auto timestamp = std::chrono::floor<std::chrono::seconds>(now).time_since_epoch().count();
   out.headers = {{"content-type", "application/json"},
                  {"webhook-id", id},

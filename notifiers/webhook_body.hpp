@@ -22,5 +22,9 @@ std::string webhook_body(std::string_view type, calendar::Instant occurred_at, c
 OutgoingWebhook build_webhook(std::string id, std::string url, std::string_view type, calendar::Instant occurred_at,
                               const boost::json::object& data, const std::vector<std::string>& secrets,
                               calendar::Instant now);
+// The same for a body already made by webhook_body: every recipient of an event gets the same
+// body, so a batch serialises it once and signs it per notification.
+OutgoingWebhook sign_webhook(std::string id, std::string url, std::string body, const std::vector<std::string>& secrets,
+                             calendar::Instant now);
 
 }  // namespace convene::notifiers

@@ -114,7 +114,8 @@ boost::json::object message_payload(const OutboxEvent& e) {
   return payload;
 }
 
-// One row per recipient; the dedupe key makes a second run (a retry) add nothing.
+// One row per recipient; the dedupe key makes a second run (a retry) add nothing. The message
+// itself is the event's (events.message, schema 010); a row holds what differs per recipient.
 void insert_notifications(pqxx::work& tx, const OutboxEvent& e, const std::vector<std::int64_t>& ids,
                           calendar::Instant now) {
   if (ids.empty()) return;
@@ -122,11 +123,10 @@ void insert_notifications(pqxx::work& tx, const OutboxEvent& e, const std::vecto
       "INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
       "state, due_at, created_at) "
       "SELECT 'event:' || $1::bigint || ':email:' || m.id, $1, m.id, $2, 'email', $3, m.email, "
-      "$4::jsonb || jsonb_build_object('recipient_name', m.name), 'pending', $5, $5 "
-      "FROM members m WHERE m.id = ANY ($6::bigint[]) ORDER BY m.id "
+      "jsonb_build_object('recipient_name', m.name), 'pending', $4, $4 "
+      "FROM members m WHERE m.id = ANY ($5::bigint[]) ORDER BY m.id "
       "ON CONFLICT (dedupe_key) DO NOTHING",
-      e.id, e.community_id, e.kind, boost::json::serialize(message_payload(e)), store::sql_instant(now),
-      bigint_array(ids));
+      e.id, e.community_id, e.kind, store::sql_instant(now), bigint_array(ids));
 }
 
 // Webhooks fire in real time for every event type an endpoint subscribes to (DESIGN §4),
@@ -138,16 +138,16 @@ void insert_webhooks(pqxx::work& tx, const OutboxEvent& e, std::vector<std::int6
   tx.exec_params(
       "INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
       "state, due_at, created_at, endpoint_id) "
-      "SELECT 'event:' || $1::bigint || ':webhook:' || w.id, $1, w.member_id, $2, 'webhook', $3, w.url, $4::jsonb, "
-      "'pending', $5, $5, w.id FROM webhook_endpoints w "
+      "SELECT 'event:' || $1::bigint || ':webhook:' || w.id, $1, w.member_id, $2, 'webhook', $3, w.url, '{}', "
+      "'pending', $4, $4, w.id FROM webhook_endpoints w "
       "WHERE w.status = 'active' AND (cardinality(w.event_types) = 0 OR $3 = ANY (w.event_types)) AND ("
-      "  ($7 AND w.community_id = $2) "
+      "  ($6 AND w.community_id = $2) "
       "  OR (w.member_id IS NOT NULL AND ("
-      "    ($7 AND (w.communities IS NULL OR $2 = ANY (w.communities)) "
+      "    ($6 AND (w.communities IS NULL OR $2 = ANY (w.communities)) "
       "      AND EXISTS (SELECT 1 FROM memberships ms WHERE ms.member_id = w.member_id AND ms.community_id = $2)) "
-      "    OR w.member_id = ANY ($6::bigint[])))) "
+      "    OR w.member_id = ANY ($5::bigint[])))) "
       "ORDER BY w.id ON CONFLICT (dedupe_key) DO NOTHING",
-      e.id, e.community_id, e.kind, boost::json::serialize(message_payload(e)), store::sql_instant(now), bigint_array(people),
+      e.id, e.community_id, e.kind, store::sql_instant(now), bigint_array(people),
       e.community_id.has_value() && e.community_reachable);
 }
 
@@ -157,6 +157,10 @@ Outcome fan_out(JobRun& run, const std::string& organisation_zone) {
   const auto audience = notifiers::audience_of(event->kind);
   if (!audience) throw std::logic_error("no audience for event kind " + event->kind);
   const auto people = recipients(run.tx, *audience, *event, date_text(run.now, organisation_zone));
+  // The message every notification of the event is composed from, stored once. A second run
+  // keeps the first's, so every recipient gets the same text.
+  run.tx.exec_params("UPDATE events SET message = coalesce(message, $2::jsonb) WHERE id = $1", event->id,
+                     boost::json::serialize(message_payload(*event)));
   insert_notifications(run.tx, *event, people, run.now);
   insert_webhooks(run.tx, *event, people, run.now);
   // Reminders follow the meeting's changes.

@@ -16,6 +16,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
 #include <httplib.h>
 #include <pqxx/pqxx>
 
@@ -25,6 +26,7 @@
 #include <fstream>
 #include <future>
 #include <thread>
+#include <tuple>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -300,6 +302,64 @@ TEST_F(Delivery, AWebhookIsSignedAndRetriedWithTheSameId) {
       last.get_header_value("webhook-timestamp") + "' '" + path + "' '" + last.get_header_value("webhook-signature") + "'";
   EXPECT_EQ(std::system(check.c_str()), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'transient' AND response_code = 500"), 3);
+  // Every attempt, in order, in the notification's own row (schema 010).
+  EXPECT_EQ(text("SELECT string_agg(attempt || ':' || outcome || ':' || response_code, ' ' ORDER BY attempt) "
+                 "FROM notification_attempts WHERE notification_id = '" + id + "'"),
+            "1:transient:500 2:transient:500 3:transient:500 4:sent:200");
+  EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts a WHERE a.notification_id = '" + id +
+                   "' AND a.attempted_at > (SELECT b.attempted_at FROM notification_attempts b "
+                   "WHERE b.notification_id = a.notification_id AND b.attempt = a.attempt + 1)"), 0)
+      << "attempts out of time order";
+}
+
+// Fan-out stores an event's message once (events.message, schema 010) and a row only what is
+// its recipient's own: every recipient gets the event's text, each request signed with its
+// endpoint's own secret; an email is made from it too.
+TEST_F(Delivery, EveryRecipientOfAnEventGetsTheEventsMessage) {
+  Receiver first, second;
+  const auto first_secret = convene::notifiers::generate_webhook_secret();
+  const auto second_secret = convene::notifiers::generate_webhook_secret();
+  const auto first_endpoint = endpoint(first.url(), first_secret), second_endpoint = endpoint(second.url(), second_secret);
+  FakeSmtpServer smtp;
+  const auto event = scalar(
+      "INSERT INTO events (kind, community_id, payload, occurred_at, message) VALUES ('topic.posted', " +
+      std::to_string(community) + ", '{}', '2026-11-28T12:00:00Z', "
+      "'{\"topic_id\": 1, \"title\": \"Shared title\", \"body\": \"Shared body\", \"url\": \"https://example.org/t/1\", "
+      "\"community\": \"data-science\", \"community_name\": \"Data Science\", \"posted_at\": \"2026-11-28T12:00:00Z\"}') "
+      "RETURNING id");
+  std::vector<std::string> hooks;
+  for (const auto endpoint_id : {first_endpoint, second_endpoint})
+    hooks.push_back(text("INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, "
+                         "payload, due_at, created_at, endpoint_id) VALUES ('hook:" + std::to_string(endpoint_id) + "', " +
+                         std::to_string(event) + ", " + std::to_string(member) + ", " + std::to_string(community) +
+                         ", 'webhook', 'topic.posted', 'x', '{}', now(), now(), " + std::to_string(endpoint_id) +
+                         ") RETURNING id"));
+  const auto mail = text(
+      "INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, due_at, "
+      "created_at) VALUES ('mail', " + std::to_string(event) + ", " + std::to_string(member) + ", " + std::to_string(community) +
+      ", 'email', 'topic.posted', 'ada@example.org', '{\"recipient_name\": \"Ada Recipient\"}', now(), now()) RETURNING id");
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(eventually([&] { return state(hooks[0]) == "sent" && state(hooks[1]) == "sent" && state(mail) == "sent"; }));
+  const auto a = first.requests(), b = second.requests();
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[0].body, b[0].body);
+  const auto body = boost::json::parse(a[0].body).as_object();
+  EXPECT_EQ(body.at("type"), "topic.posted");
+  EXPECT_EQ(body.at("timestamp"), "2026-11-28T12:00:00Z");
+  EXPECT_EQ(body.at("data").as_object().at("title"), "Shared title");
+  for (const auto& [request, secret, other] : {std::tuple{a[0], first_secret, second_secret}, std::tuple{b[0], second_secret, first_secret}}) {
+    const auto id = request.get_header_value("webhook-id");
+    const auto timestamp = std::stoll(request.get_header_value("webhook-timestamp"));
+    const auto signature = request.get_header_value("webhook-signature");
+    EXPECT_TRUE(convene::notifiers::verify_signature(secret, id, timestamp, request.body, signature));
+    EXPECT_FALSE(convene::notifiers::verify_signature(other, id, timestamp, request.body, signature));
+  }
+  EXPECT_NE(a[0].get_header_value("webhook-id"), b[0].get_header_value("webhook-id"));
+  ASSERT_EQ(smtp.messages().size(), 1u);
+  const std::string message = smtp.messages().at(0).data;
+  EXPECT_NE(message.find("Shared title"), std::string::npos) << message;
+  EXPECT_EQ(strict_parse_status(message + "\r\n"), 0);
 }
 
 TEST_F(Delivery, A410DisablesTheEndpoint) {

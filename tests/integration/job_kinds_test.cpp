@@ -226,8 +226,9 @@ TEST_F(JobKinds, FanoutEmailsRealtimeMembersOnlyAndDigestsTakeTheRest) {
   EXPECT_EQ(run_due("fanout", at("2027-03-01T12:00:01Z")), 1);
   EXPECT_EQ(notified("topic.posted"), (std::set<std::int64_t>{ada}));
   const auto row = sql(
-      "SELECT channel, kind, recipient, community_id, event_id, state, dedupe_key, payload::text, due_at = created_at, "
-      "due_at = '2027-03-01T12:00:01Z' FROM notifications WHERE member_id = $1",
+      "SELECT n.channel, n.kind, n.recipient, n.community_id, n.event_id, n.state, n.dedupe_key, "
+      "(e.message || n.payload)::text, n.due_at = n.created_at, n.due_at = '2027-03-01T12:00:01Z', n.payload::text "
+      "FROM notifications n JOIN events e ON e.id = n.event_id WHERE n.member_id = $1",
       ada)[0];
   EXPECT_EQ(row[0].as<std::string>(), "email");
   EXPECT_EQ(row[1].as<std::string>(), "topic.posted");
@@ -243,6 +244,8 @@ TEST_F(JobKinds, FanoutEmailsRealtimeMembersOnlyAndDigestsTakeTheRest) {
   EXPECT_EQ(payload.at("community_name"), "Data Science");
   EXPECT_TRUE(row[8].as<bool>());
   EXPECT_TRUE(row[9].as<bool>());
+  // The message is stored once, with the event; the row holds only what is the recipient's own.
+  EXPECT_EQ(boost::json::parse(row[10].c_str()), boost::json::parse(R"({"recipient_name":"Ada"})"));
   EXPECT_EQ(scalar("SELECT count(*) FROM events WHERE id = $1 AND fanned_out_at = '2027-03-01T12:00:01Z'", id), 1);
 }
 

@@ -137,3 +137,38 @@ TEST_F(Migrations, StatusReportsPendingChangedAndUnknown) {
     EXPECT_EQ(edited.changed, std::vector<std::string>{"001_a"});
   }
 }
+
+// 010 moves each notification's attempts into its row; the view keeps the rows' old shape.
+TEST_F(Migrations, AttemptsRecordedBefore010AreKeptInOrder) {
+  pqxx::connection c(db.url());
+  auto before = project_migrations();
+  std::erase_if(before, [](const Migration& m) { return m.version >= 10; });
+  ASSERT_LT(before.size(), project_migrations().size());
+  migrate(c, before);
+  {
+    pqxx::work tx(c);
+    tx.exec(
+        "INSERT INTO notifications (id, dedupe_key, channel, kind, recipient, due_at, created_at) VALUES "
+        "('00000000-0000-4000-8000-000000000010', 'k', 'email', 'topic.posted', 'ada@example.org', now(), now())");
+    tx.exec(
+        "INSERT INTO notification_attempts (notification_id, attempted_at, outcome, response_code, response_text) VALUES "
+        "('00000000-0000-4000-8000-000000000010', '2026-11-28T10:00:01.5Z', 'sent', 204, NULL), "
+        "('00000000-0000-4000-8000-000000000010', '2026-11-28T10:00:00Z', 'transient', 503, 'Service Unavailable')");
+    tx.commit();
+  }
+  migrate(c, project_migrations());
+  pqxx::nontransaction tx(c);
+  const auto rows = tx.exec(
+      "SELECT attempt, attempted_at = '2026-11-28T10:00:00Z', outcome, response_code, response_text, "
+      "attempted_at = '2026-11-28T10:00:01.5Z' FROM notification_attempts ORDER BY attempt");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0][0].as<int>(), 1);
+  EXPECT_TRUE(rows[0][1].as<bool>());
+  EXPECT_EQ(rows[0][2].as<std::string>(), "transient");
+  EXPECT_EQ(rows[0][3].as<int>(), 503);
+  EXPECT_EQ(rows[0][4].as<std::string>(), "Service Unavailable");
+  EXPECT_EQ(rows[1][0].as<int>(), 2);
+  EXPECT_EQ(rows[1][2].as<std::string>(), "sent");
+  EXPECT_TRUE(rows[1][4].is_null());
+  EXPECT_TRUE(rows[1][5].as<bool>());
+}
