@@ -283,7 +283,9 @@ class Daemon {
   // Email over SMTP (or .eml files without a relay) and webhooks, both on libcurl driven by
   // this loop, fed by the delivery worker.
   void start_delivery(const std::string& owner) {
-    curl_.emplace(io_.get_executor());
+    // Webhooks share this multi; the transport queues each receiver's requests beyond the cap.
+    curl_.emplace(io_.get_executor(),
+                  notifiers::CurlOptions{.max_host_connections = static_cast<long>(config_.webhook_max_host_connections)});
     if (config_.smtp_url.empty()) {
       email_ = notifiers::make_file_transport(config_.state_directory, io_.get_executor(), blocking_.get_executor());
     } else {
@@ -300,6 +302,7 @@ class Daemon {
     hooks.allowed = [allowlist = notifiers::parse_cidr_list(config_.webhook_allowlist)](const sockaddr* address) {
       return !notifiers::is_forbidden_destination(address, allowlist);
     };
+    hooks.max_host_connections = static_cast<std::size_t>(config_.webhook_max_host_connections);
     webhooks_ = notifiers::make_webhook_transport(*curl_, std::move(hooks));
     jobs::DeliveryOptions options;
     options.owner = owner;

@@ -242,6 +242,9 @@ const std::vector<Setting>& settings() {
       {"smtp_max_connections", false,
        [](Config& c, const std::string& v) { c.smtp_max_connections = parse_integer(v, 1, 64); },
        [](const Config& c) { return std::to_string(c.smtp_max_connections); }},
+      {"webhook_max_host_connections", false,
+       [](Config& c, const std::string& v) { c.webhook_max_host_connections = parse_integer(v, 1, 256); },
+       [](const Config& c) { return std::to_string(c.webhook_max_host_connections); }},
       {"smtp_ca_file", false,
        [](Config& c, const std::string& v) {
          if (!v.empty() && v.front() != '/') throw std::invalid_argument("must be an absolute path to a PEM file of CA certificates");

@@ -73,6 +73,7 @@ struct Config {
   std::string smtp_password;  // never logged or shown
   std::string mail_from = "convene@localhost";
   std::string webhook_allowlist;  // CIDRs, comma-separated
+  int webhook_max_host_connections = 32;  // requests at once to one receiver (scheme://host:port)
   int delivery_concurrency = 1000;  // messages in flight on this instance
   std::filesystem::path templates_dir;  // defaults to the compiled-in CONVENE_TEMPLATES_DIR
 };

@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 
 
 namespace convene::jobs {
@@ -118,7 +117,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     tx.exec("SET LOCAL synchronous_commit = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off");
     // Due notifications oldest first: pending ones, and those whose lease ran out (a crashed
     // instance's). The walk of the queue index passes only the few in flight. One statement
-    // claims them and reads what composing needs; the claim is a HOT update (schema 006).
+    // claims them and reads what composing needs; the claim is a HOT update (schemas 009, 010).
     const auto claimed = tx.exec_params(
         "WITH due AS ("
         "  SELECT id FROM notifications WHERE queued AND due_at <= $1 "
@@ -419,7 +418,7 @@ void DeliveryWorker::flush() {
 
 void DeliveryWorker::record(std::vector<Outcome> outcomes) {
   // Each attempt is appended to its notification's attempt_log (schema 010).
-  std::vector<std::string> ids, attempts, finished_ids, finished_states, finished_attempts, retry_ids, retry_attempts;
+  std::vector<std::string> finished_ids, finished_states, finished_attempts, retry_ids, retry_attempts;
   std::vector<std::optional<std::string>> finished_errors, retry_at, retry_errors;
   std::vector<std::int64_t> gone, failing, working;
   DeliveryCounters delta;
@@ -431,8 +430,7 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
     attempt["outcome"] = outcome;
     attempt["code"] = r.code ? boost::json::value(r.code) : boost::json::value(nullptr);
     attempt["text"] = r.detail.empty() ? boost::json::value(nullptr) : boost::json::value(r.detail);
-    ids.push_back(o.id);
-    attempts.push_back(boost::json::serialize(attempt));
+    std::string attempt_json = boost::json::serialize(attempt);
     std::optional<std::string> next;
     std::string state;
     if (o.cancel) {
@@ -454,12 +452,12 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
       retry_ids.push_back(o.id);
       retry_at.push_back(next);
       retry_errors.push_back(error);
-      retry_attempts.push_back(attempts.back());
+      retry_attempts.push_back(std::move(attempt_json));
     } else {
       finished_ids.push_back(o.id);
       finished_states.push_back(state);
       finished_errors.push_back(error);
-      finished_attempts.push_back(attempts.back());
+      finished_attempts.push_back(std::move(attempt_json));
     }
     if (o.endpoint_id && !o.cancel) {
       if (r.endpoint_gone) gone.push_back(*o.endpoint_id);
@@ -480,35 +478,35 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
       tx.exec("SET LOCAL enable_seqscan = off");
       // Finished ones first, without due_at: an update of due_at wakes every instance's worker
       // (schema 005's trigger), which only retries need.
-      std::set<std::string> recorded;
-      const auto note = [&recorded](const pqxx::result& rows) {
-        for (const auto& r : rows) recorded.insert(r[0].as<std::string>());
-      };
-      note(tx.exec_params(
-          "UPDATE notifications n SET state = v.state, lease_expires_at = NULL, last_error = v.error, "
-          "sent_at = CASE WHEN v.state = 'sent' THEN $4::timestamptz END, attempt_log = n.attempt_log || v.attempt "
-          "FROM unnest($1::uuid[], $2::text[], $3::text[], $6::jsonb[]) AS v(id, state, error, attempt) "
-          "WHERE n.id = v.id AND n.lease_owner = $5 AND n.state = 'sending' RETURNING n.id",
+      // One statement per kind of outcome, joined to the outcomes on the id alone, so that the
+      // planner, seeing the whole table on that side, looks each row up by its key. Whether the
+      // lease is still ours is decided per row, on the row as it is when updated: every attempt
+      // is appended, also one whose lease another instance took meanwhile (whose state and lease
+      // are then left alone); one of a notification deleted meanwhile (its member was) is not.
+      const std::string ours = "n.lease_owner = $5 AND n.state = 'sending'";
+      tx.exec_params(
+          "UPDATE notifications n SET "
+          "state = CASE WHEN " + ours + " THEN v.state ELSE n.state END, "
+          "lease_expires_at = CASE WHEN " + ours + " THEN NULL ELSE n.lease_expires_at END, "
+          "last_error = CASE WHEN " + ours + " THEN v.error ELSE n.last_error END, "
+          "sent_at = CASE WHEN " + ours + " THEN CASE WHEN v.state = 'sent' THEN $4::timestamptz END ELSE n.sent_at END, "
+          "attempt_log = n.attempt_log || v.attempt "
+          "FROM unnest($1::uuid[], $2::text[], $3::text[], $6::jsonb[]) AS v(id, state, error, attempt) WHERE n.id = v.id",
           store::text_array(finished_ids), store::text_array(finished_states), store::text_array(finished_errors), now_sql,
-          options_.owner, store::text_array(finished_attempts)));
+          options_.owner, store::text_array(finished_attempts));
+      // Retries apart: only they move due_at, whose update wakes every instance's worker.
       if (!retry_ids.empty())
-        note(tx.exec_params(
-            "UPDATE notifications n SET state = 'pending', due_at = v.retry_at, lease_expires_at = NULL, last_error = v.error, "
-            "attempt_log = n.attempt_log || v.attempt "
-            "FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $5::jsonb[]) AS v(id, retry_at, error, attempt) "
-            "WHERE n.id = v.id AND n.lease_owner = $4 AND n.state = 'sending' RETURNING n.id",
-            store::text_array(retry_ids), store::text_array(retry_at), store::text_array(retry_errors), options_.owner,
-            store::text_array(retry_attempts)));
-      // Every attempt is kept, also one whose lease another instance took meanwhile (not one
-      // of a notification deleted meanwhile: its member was).
-      std::vector<std::string> stray_ids, stray_attempts;
-      for (std::size_t i = 0; i < ids.size(); ++i)
-        if (!recorded.contains(ids[i])) stray_ids.push_back(ids[i]), stray_attempts.push_back(attempts[i]);
-      if (!stray_ids.empty())
         tx.exec_params(
-            "UPDATE notifications n SET attempt_log = n.attempt_log || v.attempt "
-            "FROM unnest($1::uuid[], $2::jsonb[]) AS v(id, attempt) WHERE n.id = v.id",
-            store::text_array(stray_ids), store::text_array(stray_attempts));
+            "UPDATE notifications n SET "
+            "state = CASE WHEN " + ours + " THEN 'pending' ELSE n.state END, "
+            "due_at = CASE WHEN " + ours + " THEN v.retry_at ELSE n.due_at END, "
+            "lease_expires_at = CASE WHEN " + ours + " THEN NULL ELSE n.lease_expires_at END, "
+            "last_error = CASE WHEN " + ours + " THEN v.error ELSE n.last_error END, "
+            "attempt_log = n.attempt_log || v.attempt "
+            "FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::jsonb[]) AS v(id, retry_at, error, attempt) "
+            "WHERE n.id = v.id",
+            store::text_array(retry_ids), store::text_array(retry_at), store::text_array(retry_errors),
+            store::text_array(retry_attempts), options_.owner);
       std::vector<std::int64_t> disabled;
       if (!gone.empty())
         for (const auto& r : tx.exec_params(
@@ -548,7 +546,7 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
   } catch (const std::exception& e) {
     // Unrecorded outcomes: the leases run out and the notifications are sent again (at least
     // once; receivers drop duplicates by id).
-    log::error("delivery outcomes not recorded", {{"notifications", static_cast<unsigned long>(ids.size())},
+    log::error("delivery outcomes not recorded", {{"notifications", static_cast<unsigned long>(outcomes.size())},
                                                   {"error", std::string(e.what())}});
     return;
   }

@@ -423,6 +423,21 @@ TEST_F(Delivery, AMessageStillInFlightKeepsItsLeaseSoNoOtherInstanceSendsItAgain
   EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts"), 1);
 }
 
+// An outcome that comes back after another instance took the lease over (a lease that ran out
+// while this one was stalled) is kept as an attempt, but leaves the row to its new owner.
+TEST_F(Delivery, AnOutcomeAfterTheLeaseWasTakenOverIsKeptButLeavesTheRowToItsNewOwner) {
+  Receiver slow({}, 1500ms);
+  const auto id = webhook_notification(endpoint(slow.url(), convene::notifiers::generate_webhook_secret()));
+  Worker worker(db.url(), "smtp://127.0.0.1:1");
+  ASSERT_TRUE(eventually([&] { return state(id) == "sending"; }));
+  sql("UPDATE notifications SET lease_owner = 'another-instance', lease_expires_at = now() + interval '1 hour' "
+      "WHERE id = '" + id + "'");
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notification_attempts") == 1; }));
+  EXPECT_EQ(text("SELECT state || ' ' || lease_owner FROM notifications WHERE id = '" + id + "'"), "sending another-instance");
+  EXPECT_EQ(text("SELECT outcome FROM notification_attempts WHERE notification_id = '" + id + "'"), "sent");
+  EXPECT_EQ(slow.requests().size(), 1u);
+}
+
 TEST_F(Delivery, AnEndpointOnLoopbackIsRefusedUnlessAllowlisted) {
   Receiver receiver;
   const auto id = webhook_notification(endpoint("http://localhost:" + receiver.url().substr(receiver.url().rfind(':') + 1),

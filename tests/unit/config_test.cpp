@@ -151,6 +151,15 @@ TEST(Config, SmtpCaFileMustBeAnAbsolutePath) {
   EXPECT_EQ(load_config(absolute.path(), {}).smtp_ca_file, "/etc/convene/relay-ca.pem");
 }
 
+TEST(Config, WebhookConnectionsPerReceiverAreBounded) {
+  EXPECT_EQ(load_config(std::nullopt, {}).webhook_max_host_connections, 32);
+  EXPECT_EQ(load_config(std::nullopt, {{"CONVENE_WEBHOOK_MAX_HOST_CONNECTIONS", "4"}}).webhook_max_host_connections, 4);
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_WEBHOOK_MAX_HOST_CONNECTIONS", "0"}}),
+                       "CONVENE_WEBHOOK_MAX_HOST_CONNECTIONS"));
+  ConfigFile file("webhook_max_host_connections = 1000\n");
+  EXPECT_TRUE(mentions(problems_of(file.path(), {}), "webhook_max_host_connections"));
+}
+
 TEST(Config, DigestBatchesAreConfigurableWithinBounds) {
   ConfigFile file("digest_batch = 500\ndigest_chains = 4\n");
   const auto config = load_config(file.path(), {});
