@@ -30,6 +30,15 @@ std::optional<std::string> nullable(const pqxx::field& f) {
   return f.is_null() ? std::nullopt : std::optional<std::string>(f.as<std::string>());
 }
 
+// Runs a statement of every batch as a prepared statement: planning a claim anew took a third
+// of its time. libpqxx keeps the definition per connection (the same text again is no change)
+// and prepares it on the connection's first use, again after a reconnect.
+template <typename... Args>
+pqxx::result exec_prepared(pqxx::work& tx, const std::string& name, const std::string& sql, Args&&... args) {
+  tx.conn().prepare(name, sql);
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
+
 }  // namespace
 
 struct DeliveryWorker::Claimed {
@@ -118,14 +127,16 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     // Due notifications oldest first: pending ones, and those whose lease ran out (a crashed
     // instance's). The walk of the queue index passes only the few in flight. One statement
     // claims them and reads what composing needs; the claim is a HOT update (schemas 009, 010).
-    const auto claimed = tx.exec_params(
+    // The limit is part of the text: a plan made for an unknown limit need not walk the index.
+    const auto claimed = exec_prepared(
+        tx, "delivery_claim_" + std::to_string(limit),
         "WITH due AS ("
         "  SELECT id FROM notifications WHERE queued AND due_at <= $1 "
         "    AND (state = 'pending' OR lease_expires_at <= $1) "
-        "  ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED), "
+        "  ORDER BY due_at LIMIT " + std::to_string(limit) + " FOR UPDATE SKIP LOCKED), "
         "claimed AS ("
         "  UPDATE notifications n SET state = 'sending', lease_owner = $2, "
-        "    lease_expires_at = $1::timestamptz + $4::interval, attempts = n.attempts + 1 "
+        "    lease_expires_at = $1::timestamptz + $3::interval, attempts = n.attempts + 1 "
         "  WHERE n.id IN (SELECT id FROM due) "
         "  RETURNING n.id, n.channel, n.kind, n.recipient, n.payload, n.attempts, n.member_id, n.community_id, "
         "    n.endpoint_id, n.event_id, n.due_at) "
@@ -136,7 +147,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
         "FROM claimed n LEFT JOIN members m ON m.id = n.member_id "
         "LEFT JOIN communities c ON c.id = n.community_id LEFT JOIN webhook_endpoints e ON e.id = n.endpoint_id "
         "LEFT JOIN events ev ON ev.id = n.event_id ORDER BY n.due_at",
-        now_sql, options_.owner, static_cast<long long>(limit), std::to_string(options_.lease.count()) + " milliseconds");
+        now_sql, options_.owner, std::to_string(options_.lease.count()) + " milliseconds");
     for (const auto& r : claimed) {
       Row row;
       row.id = r[0].as<std::string>();
@@ -169,8 +180,9 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     std::sort(events.begin(), events.end());
     events.erase(std::unique(events.begin(), events.end()), events.end());
     if (!events.empty())
-      for (const auto& r : tx.exec_params("SELECT id, message::text FROM events WHERE id = ANY ($1::bigint[]) AND message IS NOT NULL",
-                                          store::bigint_array(events)))
+      for (const auto& r : exec_prepared(tx, "delivery_messages",
+                                         "SELECT id, message::text FROM events WHERE id = ANY ($1::bigint[]) AND message IS NOT NULL",
+                                         store::bigint_array(events)))
         messages.emplace(r[0].as<std::int64_t>(), r[1].as<std::string>());
     // A full batch means more is due now; otherwise, when is the next one due?
     if (rows.size() == limit) {
@@ -484,7 +496,8 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
       // is appended, also one whose lease another instance took meanwhile (whose state and lease
       // are then left alone); one of a notification deleted meanwhile (its member was) is not.
       const std::string ours = "n.lease_owner = $5 AND n.state = 'sending'";
-      tx.exec_params(
+      exec_prepared(
+          tx, "delivery_record_finished",
           "UPDATE notifications n SET "
           "state = CASE WHEN " + ours + " THEN v.state ELSE n.state END, "
           "lease_expires_at = CASE WHEN " + ours + " THEN NULL ELSE n.lease_expires_at END, "
@@ -496,7 +509,8 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
           options_.owner, store::text_array(finished_attempts));
       // Retries apart: only they move due_at, whose update wakes every instance's worker.
       if (!retry_ids.empty())
-        tx.exec_params(
+        exec_prepared(
+            tx, "delivery_record_retries",
             "UPDATE notifications n SET "
             "state = CASE WHEN " + ours + " THEN 'pending' ELSE n.state END, "
             "due_at = CASE WHEN " + ours + " THEN v.retry_at ELSE n.due_at END, "
@@ -515,8 +529,9 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
                  store::bigint_array(gone), now_sql))
           disabled.push_back(r[0].as<std::int64_t>());
       if (!working.empty())
-        tx.exec_params("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ANY ($1::bigint[]) AND failing_since IS NOT NULL",
-                       store::bigint_array(working));
+        exec_prepared(tx, "delivery_endpoints_working",
+                      "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ANY ($1::bigint[]) AND failing_since IS NOT NULL",
+                      store::bigint_array(working));
       if (!failing.empty()) {
         tx.exec_params(
             "UPDATE webhook_endpoints SET failing_since = $2 WHERE id = ANY ($1::bigint[]) AND failing_since IS NULL",
