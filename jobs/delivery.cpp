@@ -205,6 +205,12 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
   // Parsed once per event; webhook bodies, the same for every recipient of an event, made once.
   std::map<std::int64_t, boost::json::object> parsed_messages;
   std::map<std::pair<std::int64_t, std::string>, std::string> shared_bodies;
+  // Rows of one event share its time: parsed once (the parse was 4 % of the worker's CPU).
+  std::pair<std::string, calendar::Instant> last_occurred;
+  const auto occurred_at = [&last_occurred](const std::string& text) {
+    if (last_occurred.first != text) last_occurred = {text, store::parse_sql_instant(text)};
+    return last_occurred.second;
+  };
   const auto message_of = [&](const Row& row) -> const boost::json::object* {
     if (!row.event_id) return nullptr;
     if (const auto found = parsed_messages.find(*row.event_id); found != parsed_messages.end()) return &found->second;
@@ -234,7 +240,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
           item.cancel = true;
           item.settled = SendResult{SendResult::Kind::permanent, 0, "the endpoint is disabled", std::nullopt, false};
         } else {
-          const auto occurred = row.occurred_at ? store::parse_sql_instant(*row.occurred_at) : now;
+          const auto occurred = row.occurred_at ? occurred_at(*row.occurred_at) : now;
           std::optional<calendar::Instant> until;
           if (row.previous_until) until = store::parse_sql_instant(*row.previous_until);
           const auto secrets = notifiers::signing_secrets(*row.secret, row.previous_secret, until, now);

@@ -1,20 +1,51 @@
 #include "notifiers/crypto.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include <memory>
 #include <stdexcept>
 
 namespace convene::notifiers {
 
+namespace {
+
+struct MacContextDeleter {
+  void operator()(EVP_MAC_CTX* context) const { EVP_MAC_CTX_free(context); }
+};
+using MacContext = std::unique_ptr<EVP_MAC_CTX, MacContextDeleter>;
+
+// An HMAC-SHA256 context without a key, made once per thread and copied for each MAC: OpenSSL 3
+// looks the algorithms up again on every one-shot HMAC() call, a good part of signing a webhook.
+const EVP_MAC_CTX* hmac_sha256_template() {
+  thread_local const MacContext context = [] {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (mac == nullptr) throw std::runtime_error("HMAC is not available");
+    MacContext made(EVP_MAC_CTX_new(mac));
+    EVP_MAC_free(mac);  // the context keeps its own reference
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+    if (!made || EVP_MAC_CTX_set_params(made.get(), params) != 1) throw std::runtime_error("HMAC-SHA256 is not available");
+    return made;
+  }();
+  return context.get();
+}
+
+}  // namespace
+
 std::string hmac_sha256(std::string_view key, std::string_view data) {
+  MacContext context(EVP_MAC_CTX_dup(hmac_sha256_template()));
+  static const unsigned char empty = 0;  // OpenSSL reads a null key as "no key given"
   unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  static const char empty = 0;  // OpenSSL reads a null key as "no key given"
-  if (HMAC(EVP_sha256(), key.empty() ? &empty : key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-           data.size(), mac, &length) == nullptr)
+  std::size_t length = 0;
+  if (!context ||
+      EVP_MAC_init(context.get(), key.empty() ? &empty : reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                   nullptr) != 1 ||
+      EVP_MAC_update(context.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+      EVP_MAC_final(context.get(), mac, &length, sizeof mac) != 1)
     throw std::runtime_error("HMAC-SHA256 failed");
   return std::string(reinterpret_cast<const char*>(mac), length);
 }

@@ -1,6 +1,7 @@
 // Standard Webhooks signing (DESIGN §4): the specification's published example, rotation with
 // two secrets, tampering, the JSON body, and a check by an independent HMAC (Python's hmac,
 // run by tests/unit/webhook_verify.py).
+#include "notifiers/crypto.hpp"
 #include "notifiers/webhook_signature.hpp"
 
 #include <gtest/gtest.h>
@@ -155,4 +156,16 @@ TEST(WebhookSignaturePython, AnIndependentHmacAgrees) {
   // And it does notice a wrong one.
   EXPECT_EQ(python_verify(n::generate_webhook_secret(), "n-42", 1783000000, body, header), 1);
   EXPECT_EQ(python_verify(current, "n-42", 1783000001, body, header), 1);
+}
+
+// RFC 4231 test case 2, and the empty key (which OpenSSL must not read as "no key").
+TEST(HmacSha256, MatchesKnownVectors) {
+  const auto hex = [](const std::string& bytes) {
+    std::string out;
+    for (unsigned char c : bytes) out += "0123456789abcdef"[c >> 4], out += "0123456789abcdef"[c & 15];
+    return out;
+  };
+  EXPECT_EQ(hex(convene::notifiers::hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(hex(convene::notifiers::hmac_sha256("", "")), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
