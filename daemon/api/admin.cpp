@@ -79,7 +79,7 @@ Reply retry_job(Call& call) {
 
 constexpr const char* kNotificationColumns =
     "id, channel, kind, recipient, state, due_at, attempts, last_error, member_id, endpoint_id, event_id, created_at, "
-    "sent_at, (SELECT slug FROM communities c WHERE c.id = community_id)";
+    "sent_at, (SELECT slug FROM communities c WHERE c.id = community_id), attempt_log::text";
 
 boost::json::object notification_json(const pqxx::row& r) {
   auto nullable_id = [](const pqxx::field& f) {
@@ -98,7 +98,9 @@ boost::json::object notification_json(const pqxx::row& r) {
                              {"event_id", nullable_id(r[10])},
                              {"created_at", rfc3339(r[11].as<std::string>())},
                              {"sent_at", nullable_time(r[12])},
-                             {"community", r[13].is_null() ? boost::json::value(nullptr) : boost::json::value(r[13].as<std::string>())}};
+                             {"community", r[13].is_null() ? boost::json::value(nullptr) : boost::json::value(r[13].as<std::string>())},
+                             // Every attempt, oldest first: {at, outcome, code, text} (schema 010).
+                             {"attempt_log", boost::json::parse(r[14].c_str())}};
 }
 
 // A notification id: a UUID in its canonical text form.

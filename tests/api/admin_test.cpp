@@ -69,3 +69,29 @@ TEST_F(Admin, TheClockRouteDoesNotExistWithoutTestClock) {
   const auto r = post("/v1/admin/clock", admin_token, R"({"now": "2027-06-01T08:00:00Z"})");
   EXPECT_EQ(r.status, 404) << r.describe();
 }
+
+// Every attempt of a notification, oldest first, with the server's reply (schema 010).
+TEST_F(Admin, ListsNotificationsWithEveryAttempt) {
+  pqxx::connection c(db.url());
+  pqxx::work tx(c);
+  const auto id = tx.exec(
+                        "INSERT INTO notifications (dedupe_key, channel, kind, recipient, state, attempts, last_error, due_at, "
+                        "created_at, attempt_log) VALUES ('admin-attempts', 'email', 'topic.posted', 'member@example.org', "
+                        "'dead', 2, '550 no such user', now(), now(), "
+                        "'[{\"at\": \"2026-11-28T10:00:00Z\", \"outcome\": \"transient\", \"code\": 451, \"text\": \"try later\"}, "
+                        "{\"at\": \"2026-11-28T10:00:30.5Z\", \"outcome\": \"permanent\", \"code\": 550, \"text\": \"no such user\"}]') "
+                        "RETURNING id")[0][0]
+                      .as<std::string>();
+  tx.commit();
+  const auto r = get("/v1/admin/notifications?state=dead", admin_token);
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const auto body = json::parse(r.body);
+  const auto& item = body.as_object().at("items").as_array().at(0).as_object();
+  EXPECT_EQ(item.at("id").as_string(), id);
+  const auto& log = item.at("attempt_log").as_array();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].as_object().at("outcome").as_string(), "transient");
+  EXPECT_EQ(log[0].as_object().at("code").as_int64(), 451);
+  EXPECT_EQ(log[1].as_object().at("at").as_string(), "2026-11-28T10:00:30.5Z");
+  EXPECT_EQ(log[1].as_object().at("text").as_string(), "no such user");
+}
