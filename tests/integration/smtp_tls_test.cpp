@@ -5,6 +5,7 @@
 // never crossed the connection in clear text when they must not. No database involved.
 #include "notifiers/smtp_transport.hpp"
 #include "support/fake_smtp_server.hpp"
+#include "support/run_loop.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -33,7 +34,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using Tls = FakeSmtpServer::Tls;
 
 std::string describe(const SendResult& r) {
@@ -107,14 +107,19 @@ class SmtpTls : public ::testing::Test {
     return s;
   }
 
+  // The same, logging in as "mailer"; TLS required unless `require_tls` is false.
+  static notifiers::SmtpSettings authenticated(const FakeSmtpServer& server, std::string password,
+                                               bool require_tls = true) {
+    auto s = settings(server);
+    s.require_tls = require_tls;
+    s.user = "mailer";
+    s.password = std::move(password);
+    return s;
+  }
+
   template <class Predicate>
   bool run_until(Predicate done, std::chrono::milliseconds timeout = 60s) {
-    const auto deadline = Clock::now() + timeout;
-    while (!done()) {
-      if (Clock::now() > deadline) return false;
-      loop.run_one_for(20ms);
-    }
-    return true;
+    return convene::testing::run_loop_until(loop, std::move(done), timeout);
   }
 
   SendResult send_one(const notifiers::SmtpSettings& s, OutgoingEmail e) {
@@ -234,11 +239,7 @@ TEST_F(SmtpTls, RequiredTlsAgainstARelayWithoutStartTlsSendsNothing) {
 TEST_F(SmtpTls, RequiredTlsWhenTheRelayRefusesStartTlsSendsNothing) {
   auto server = relay(Tls::starttls, "mailer", "s3cret-pw");
   server->fail_next("STARTTLS", 454, "4.7.0 TLS not available due to local problem");
-  auto s = settings(*server);
-  s.require_tls = true;
-  s.user = "mailer";
-  s.password = "s3cret-pw";
-  const auto r = send_one(s, email(4));
+  const auto r = send_one(authenticated(*server, "s3cret-pw"), email(4));
   expect_nothing_sent(r, *server);
   EXPECT_FALSE(has(server->transcript(), "AUTH")) << join(server->transcript());
   EXPECT_EQ(server->tls_sessions(), 0u);
@@ -318,11 +319,7 @@ TEST_F(SmtpTls, AuthOverTlsWithTheRightCredentialsIsSent) {
   for (const std::string mechanisms : {"PLAIN LOGIN", "LOGIN"}) {
     SCOPED_TRACE("AUTH " + mechanisms);
     auto server = relay(Tls::starttls, "mailer", "s3cret-pw", mechanisms);
-    auto s = settings(*server);
-    s.require_tls = true;
-    s.user = "mailer";
-    s.password = "s3cret-pw";
-    const auto r = send_one(s, email(9));
+    const auto r = send_one(authenticated(*server, "s3cret-pw"), email(9));
     ASSERT_TRUE(r.ok()) << describe(r);
     ASSERT_EQ(server->messages().size(), 1u);
     EXPECT_EQ(server->messages()[0].user, "mailer");
@@ -344,11 +341,7 @@ TEST_F(SmtpTls, AWrongPasswordIsTransientAndNeverInTheResult) {
   for (const std::string mechanisms : {"PLAIN LOGIN", "LOGIN"}) {
     SCOPED_TRACE("AUTH " + mechanisms);
     auto server = relay(Tls::starttls, "mailer", "s3cret-pw", mechanisms);
-    auto s = settings(*server);
-    s.require_tls = true;
-    s.user = "mailer";
-    s.password = "wrong-pw-42";
-    const auto r = send_one(s, email(10));
+    const auto r = send_one(authenticated(*server, "wrong-pw-42"), email(10));
     expect_nothing_sent(r, *server);
     EXPECT_EQ(r.code, 535) << describe(r);
     for (const auto& secret : secrets) EXPECT_EQ(r.detail.find(secret), std::string::npos) << r.detail;
@@ -362,10 +355,7 @@ TEST_F(SmtpTls, WithoutTlsTheCredentialsAreNotOfferedAndNothingIsSent) {
   // no MAIL, the password never sent.
   auto server = relay(Tls::starttls, "mailer", "s3cret-pw");
   server->fail_next("STARTTLS", 454, "4.7.0 TLS not available");
-  auto s = settings(*server);
-  s.user = "mailer";
-  s.password = "s3cret-pw";
-  const auto r = send_one(s, email(11));
+  const auto r = send_one(authenticated(*server, "s3cret-pw", /*require_tls=*/false), email(11));
   EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
   EXPECT_EQ(r.code, 454) << describe(r);
   EXPECT_FALSE(has(server->transcript(), "AUTH")) << join(server->transcript());

@@ -4,6 +4,7 @@
 #include "notifiers/file_transport.hpp"
 #include "notifiers/smtp_transport.hpp"
 #include "notifiers/webhook_transport.hpp"
+#include "support/run_loop.hpp"
 #include "support/fake_smtp_server.hpp"
 #include "support/process.hpp"
 
@@ -72,12 +73,7 @@ class TransportLoopTest : public ::testing::Test {
 
   template <class Predicate>
   bool run_until(Predicate done, std::chrono::milliseconds timeout = 30s) {
-    const auto deadline = Clock::now() + timeout;
-    while (!done()) {
-      if (Clock::now() > deadline) return false;
-      loop.run_one_for(20ms);
-    }
-    return true;
+    return convene::testing::run_loop_until(loop, std::move(done), timeout);
   }
 
   // Runs the loop until `results` has `count` entries.
