@@ -15,7 +15,6 @@ namespace {
 using std::chrono::days;
 using std::chrono::microseconds;
 using std::chrono::seconds;
-using std::chrono::year_month_day;
 
 // The dates on which a member holds a role ("YYYY-MM-DD" compares as dates).
 struct RoleDates {
@@ -70,14 +69,8 @@ void add_annual_tbd(const UpcomingQuery& q, const RoleDates& committee, std::vec
                                     q.from, q.to)) {
     if (!committee.on(date_text(at, org_zone(q)))) continue;
     const int year = static_cast<int>(calendar::local_date(at, org_zone(q)).year());
-    // Still TBD: no annual meeting of that year with a date (placeholders are tentative).
     std::vector<std::string> slugs;
-    for (const auto& r : q.tx.exec_params(
-             "SELECT c.slug FROM communities c WHERE c.status = 'active' AND NOT EXISTS (SELECT 1 FROM meetings m "
-             "WHERE m.community_id = c.id AND m.kind = 'annual' AND m.annual_year = $1 AND m.status <> 'tentative') "
-             "ORDER BY c.slug",
-             year))
-      slugs.push_back(r[0].as<std::string>());
+    for (auto& c : annual_tbd_communities(q.tx, year)) slugs.push_back(std::move(c.slug));
     if (slugs.empty()) continue;
     const auto count = slugs.size();
     out.push_back({"annual_meeting.tbd", at, std::move(slugs),

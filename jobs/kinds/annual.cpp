@@ -3,6 +3,7 @@
 // meetings of the year still have no date.
 #include "calendar/local_time.hpp"
 #include "jobs/annual_placeholders.hpp"
+#include "jobs/kinds/community_rows.hpp"
 #include "jobs/kinds/families.hpp"
 #include "jobs/kinds/outbox.hpp"
 
@@ -18,14 +19,9 @@ PlaceholderSettings placeholder_settings(const KindSettings& s) {
 
 Outcome remind_tbd(JobRun& run, const std::string& zone) {
   const int year = static_cast<int>(calendar::local_date(run.now, zone).year());
-  // TBD: the year's placeholder is still tentative (not confirmed, not cancelled).
   boost::json::array communities;
-  for (const auto& r : run.tx.exec_params(
-           "SELECT c.slug, c.name FROM communities c JOIN meetings m ON m.community_id = c.id "
-           "WHERE c.status = 'active' AND m.kind = 'annual' AND m.annual_year = $1 AND m.status = 'tentative' "
-           "ORDER BY c.slug",
-           year))
-    communities.push_back(boost::json::object{{"slug", r[0].c_str()}, {"name", r[1].c_str()}});
+  for (const auto& c : annual_tbd_communities(run.tx, year))
+    communities.push_back(boost::json::object{{"slug", c.slug}, {"name", c.name}});
   if (communities.empty()) return Outcome::done();
   emit_event(run.tx, "annual_meeting.tbd", std::nullopt, {{"year", year}, {"communities", std::move(communities)}},
              run.now);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace convene::jobs {
 
@@ -20,6 +21,11 @@ struct CommunityRow {
 };
 
 std::optional<CommunityRow> load_community(pqxx::transaction_base& tx, std::int64_t id);
+
+// Active communities whose annual meeting of `year` has no date: a placeholder still
+// tentative, or none yet (a community newer than the year's placeholders). The committee's TBD
+// reminder lists them; "what will they receive" predicts it from the same rule. By slug.
+std::vector<CommunityRow> annual_tbd_communities(pqxx::transaction_base& tx, int year);
 
 // "YYYY-MM-DD": the date in `zone` at `now` (dated roles, yearly windows).
 std::string date_text(calendar::Instant now, std::string_view zone);

@@ -540,6 +540,18 @@ TEST_F(JobKinds, TbdReminderListsEveryTbdCommunityInOneEventForTheCommittee) {
   EXPECT_EQ(notified("annual_meeting.tbd"), (std::set<std::int64_t>{chair}));
 }
 
+// A community founded after the year's placeholders were made has no annual meeting at all:
+// its date is not set either, so the committee hears of it too.
+TEST_F(JobKinds, TbdReminderAlsoListsACommunityNewerThanThePlaceholders) {
+  community("alpha");
+  run("annual.placeholders", {}, at("2027-01-01T00:00:00Z"));
+  community("newer");
+  run("annual.tbd_reminder", {}, at("2027-06-01T09:00:00Z"));
+  const auto payload = event_payload("annual_meeting.tbd");
+  EXPECT_EQ(payload.at("communities"), (boost::json::array{boost::json::object{{"slug", "alpha"}, {"name", "Alpha"}},
+                                                           boost::json::object{{"slug", "newer"}, {"name", "Newer"}}}));
+}
+
 TEST_F(JobKinds, ReviewReportsEachActiveCommunitysYear) {
   const auto c = community("data-science");
   community("archived", "archived");
