@@ -3,6 +3,7 @@
 // role.ending.check and topic.overdue.check (daily). The same conditions as those jobs
 // (jobs/kinds/annual.cpp, review.cpp, roles.cpp, topics.cpp), assuming nothing else changes.
 #include "calendar/local_time.hpp"
+#include "jobs/kinds/duty_keys.hpp"
 #include "jobs/kinds/community_rows.hpp"
 #include "jobs/schedule.hpp"
 #include "jobs/upcoming_parts.hpp"
@@ -114,7 +115,7 @@ void add_role_endings(const UpcomingQuery& q, const RoleDates& committee, std::v
     const auto earliest = calendar::to_instant(calendar::LocalDateTime{first_day.time_since_epoch()}, org_zone(q));
     auto at = next_run_after(checks, std::max(earliest, q.now) - microseconds(1));
     if (!at || calendar::local_date(*at, org_zone(q)) > *ends_on) continue;
-    at = unless_sent(q, "role.ending", "role:" + std::string(r[0].c_str()) + ":" + r[6].c_str(), *at);
+    at = unless_sent(q, "role.ending", role_ending_key(r[0].as<std::int64_t>(), r[6].c_str()), *at);
     if (!at) continue;
     const bool own = r[1].as<std::int64_t>() == q.member_id;
     if (!own && !committee.on(date_text(*at, org_zone(q)))) continue;
@@ -151,8 +152,7 @@ void add_overdue_topics(const UpcomingQuery& q, std::vector<UpcomingItem>& out) 
     const auto monitor = role_dates(q, "discussion_monitor", community_id);
     const seconds cadence{r[3].as<std::int64_t>()};
     const auto since = store::parse_sql_instant(r[4].c_str());
-    // The period a check at `t` reminds of: the end of the latest one missed.
-    const auto period_of = [&](calendar::Instant t) { return since + ((t - since) / cadence) * cadence; };
+    const auto period_of = [&](calendar::Instant t) { return overdue_period_end(since, cadence, t); };
     std::optional<calendar::Instant> reminded_period;
     if (has_previous_check && since + cadence <= previous_check) reminded_period = period_of(previous_check);
     for (const auto check : checks) {
@@ -160,9 +160,7 @@ void add_overdue_topics(const UpcomingQuery& q, std::vector<UpcomingItem>& out) 
       const auto period_end = period_of(check);
       if (period_end == reminded_period) continue;
       reminded_period = period_end;
-      const auto key = "community:" + std::to_string(community_id) + ":" +
-                       std::to_string(std::chrono::floor<seconds>(period_end).time_since_epoch().count());
-      const auto at = unless_sent(q, "topic.overdue", key, check);
+      const auto at = unless_sent(q, "topic.overdue", topic_overdue_key(community_id, period_end), check);
       if (!at || !monitor.on(date_text(*at, org_zone(q)))) continue;
       out.push_back({"topic.overdue", *at, {r[1].as<std::string>()},
                      "No topic in " + r[2].as<std::string>() + " for " + notifiers::duration_text(cadence) +

@@ -1,5 +1,6 @@
 // Ending roles: `role.ending.check` (daily) finds roles that end within the notice period;
 // `role.ending` tells the holder and the committee, once per role and end date.
+#include "jobs/kinds/duty_keys.hpp"
 #include "jobs/kinds/community_rows.hpp"
 #include "jobs/kinds/families.hpp"
 #include "jobs/kinds/outbox.hpp"
@@ -22,7 +23,7 @@ Outcome check(JobRun& run, const std::string& zone, int notice_days) {
     const auto role_id = r[0].as<std::int64_t>();
     const std::string ends_on = r[1].c_str();
     enqueue(run.tx,
-            NewJob{"role.ending", "role:" + std::to_string(role_id) + ":" + ends_on,
+            NewJob{"role.ending", role_ending_key(role_id, ends_on),
                    {{"role_id", role_id}, {"ends_on", ends_on}}, run.now},
             run.now, OnConflict::keep);
   }

@@ -2,6 +2,7 @@
 // monitors are reminded, once per missed period. `topic.overdue.check` (daily) finds the
 // communities; `topic.overdue` writes the event.
 #include "calendar/durations.hpp"
+#include "jobs/kinds/duty_keys.hpp"
 #include "jobs/kinds/community_rows.hpp"
 #include "jobs/kinds/families.hpp"
 #include "jobs/kinds/outbox.hpp"
@@ -34,14 +35,9 @@ Outcome check(JobRun& run) {
     const auto last_topic = latest_topic(run.tx, community_id);
     const auto since = last_topic.value_or(store::parse_sql_instant(r[2].c_str()));
     if (since + cadence > run.now) continue;
-    // The end of the latest missed period names the reminder: a check running twice adds
-    // nothing, and each further period without a topic earns one more.
     const auto missed_periods = (run.now - since) / cadence;
-    const auto period_end = since + missed_periods * cadence;
     enqueue(run.tx,
-            NewJob{"topic.overdue",
-                   "community:" + std::to_string(community_id) + ":" +
-                       std::to_string(std::chrono::floor<seconds>(period_end).time_since_epoch().count()),
+            NewJob{"topic.overdue", topic_overdue_key(community_id, overdue_period_end(since, cadence, run.now)),
                    {{"community_id", community_id},
                     {"last_topic_at", optional_instant_json(last_topic)},
                     {"overdue_since", calendar::format_rfc3339_utc(since + cadence)},
