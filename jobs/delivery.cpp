@@ -204,23 +204,23 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
 
   std::vector<Claimed>& out = batch.items;
   out.reserve(rows.size());
-  // Parsed once per event; webhook bodies, the same for every recipient of an event, made once.
-  std::map<std::int64_t, boost::json::object> parsed_messages;
-  std::map<std::pair<std::int64_t, std::string>, std::string> shared_bodies;
-  // Rows of one event share its time: parsed once (the parse was 4 % of the worker's CPU).
-  std::pair<std::string, calendar::Instant> last_occurred;
-  const auto occurred_at = [&last_occurred](const std::string& text) {
-    if (last_occurred.first != text) last_occurred = {text, store::parse_sql_instant(text)};
-    return last_occurred.second;
+  // Each event's message parsed once, with its time and its webhook body (the same for every
+  // recipient): made on first use, for the batch.
+  struct EventMessage {
+    boost::json::object message;
+    calendar::Instant occurred;
+    std::string webhook_body;
   };
-  const auto message_of = [&](const Row& row) -> const boost::json::object* {
+  std::map<std::int64_t, EventMessage> event_messages;
+  const auto event_of = [&](const Row& row) -> EventMessage* {
     if (!row.event_id) return nullptr;
-    if (const auto found = parsed_messages.find(*row.event_id); found != parsed_messages.end()) return &found->second;
+    if (const auto found = event_messages.find(*row.event_id); found != event_messages.end()) return &found->second;
     const auto text = messages.find(*row.event_id);
-    if (text == messages.end()) return nullptr;
+    if (text == messages.end()) return nullptr;  // queued before schema 010: the row holds it all
     auto parsed = boost::json::parse(text->second);
-    return &parsed_messages.emplace(*row.event_id, parsed.is_object() ? std::move(parsed.get_object()) : boost::json::object{})
-                .first->second;
+    EventMessage made{parsed.is_object() ? std::move(parsed.get_object()) : boost::json::object{},
+                      row.occurred_at ? store::parse_sql_instant(*row.occurred_at) : now, {}};
+    return &event_messages.emplace(*row.event_id, std::move(made)).first->second;
   };
   for (const auto& row : rows) {
     Claimed item;
@@ -231,9 +231,9 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
       // The event's message with this recipient's own fields over it (schema 010).
       auto parsed = boost::json::parse(row.payload);
       boost::json::object own = parsed.is_object() ? std::move(parsed.get_object()) : boost::json::object{};
-      const boost::json::object* message = message_of(row);
+      EventMessage* event = event_of(row);
       const auto merged = [&] {
-        boost::json::object payload = message ? *message : boost::json::object{};
+        boost::json::object payload = event ? event->message : boost::json::object{};
         for (auto& [key, value] : own) payload[key] = std::move(value);
         return payload;
       };
@@ -242,15 +242,14 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
           item.cancel = true;
           item.settled = SendResult{SendResult::Kind::permanent, 0, "the endpoint is disabled", std::nullopt, false};
         } else {
-          const auto occurred = row.occurred_at ? occurred_at(*row.occurred_at) : now;
+          const auto occurred = event ? event->occurred : row.occurred_at ? store::parse_sql_instant(*row.occurred_at) : now;
           std::optional<calendar::Instant> until;
           if (row.previous_until) until = store::parse_sql_instant(*row.previous_until);
           const auto secrets = notifiers::signing_secrets(*row.secret, row.previous_secret, until, now);
           std::string body;
-          if (message && own.empty()) {
-            auto& shared = shared_bodies[{*row.event_id, row.kind}];
-            if (shared.empty()) shared = notifiers::webhook_body(row.kind, occurred, *message);
-            body = shared;
+          if (event && own.empty()) {
+            if (event->webhook_body.empty()) event->webhook_body = notifiers::webhook_body(row.kind, occurred, event->message);
+            body = event->webhook_body;
           } else {
             body = notifiers::webhook_body(row.kind, occurred, merged());
           }
@@ -503,15 +502,17 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
       // lease is still ours is decided per row, on the row as it is when updated: every attempt
       // is appended, also one whose lease another instance took meanwhile (whose state and lease
       // are then left alone); one of a notification deleted meanwhile (its member was) is not.
-      const std::string ours = "n.lease_owner = $5 AND n.state = 'sending'";
+      // `column = value` on a row whose lease is still ours ($5), the column unchanged otherwise.
+      const auto if_ours = [](const std::string& column, const std::string& value) {
+        return column + " = CASE WHEN n.lease_owner = $5 AND n.state = 'sending' THEN " + value + " ELSE n." + column +
+               " END, ";
+      };
       exec_prepared(
           tx, "delivery_record_finished",
-          "UPDATE notifications n SET "
-          "state = CASE WHEN " + ours + " THEN v.state ELSE n.state END, "
-          "lease_expires_at = CASE WHEN " + ours + " THEN NULL ELSE n.lease_expires_at END, "
-          "last_error = CASE WHEN " + ours + " THEN v.error ELSE n.last_error END, "
-          "sent_at = CASE WHEN " + ours + " THEN CASE WHEN v.state = 'sent' THEN $4::timestamptz END ELSE n.sent_at END, "
-          "attempt_log = n.attempt_log || v.attempt "
+          "UPDATE notifications n SET " + if_ours("state", "v.state") + if_ours("lease_expires_at", "NULL") +
+              if_ours("last_error", "v.error") +
+              if_ours("sent_at", "CASE WHEN v.state = 'sent' THEN $4::timestamptz END") +
+              "attempt_log = n.attempt_log || v.attempt "
           "FROM unnest($1::uuid[], $2::text[], $3::text[], $6::jsonb[]) AS v(id, state, error, attempt) WHERE n.id = v.id",
           store::text_array(finished_ids), store::text_array(finished_states), store::text_array(finished_errors), now_sql,
           options_.owner, store::text_array(finished_attempts));
@@ -519,12 +520,9 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
       if (!retry_ids.empty())
         exec_prepared(
             tx, "delivery_record_retries",
-            "UPDATE notifications n SET "
-            "state = CASE WHEN " + ours + " THEN 'pending' ELSE n.state END, "
-            "due_at = CASE WHEN " + ours + " THEN v.retry_at ELSE n.due_at END, "
-            "lease_expires_at = CASE WHEN " + ours + " THEN NULL ELSE n.lease_expires_at END, "
-            "last_error = CASE WHEN " + ours + " THEN v.error ELSE n.last_error END, "
-            "attempt_log = n.attempt_log || v.attempt "
+            "UPDATE notifications n SET " + if_ours("state", "'pending'") + if_ours("due_at", "v.retry_at") +
+                if_ours("lease_expires_at", "NULL") + if_ours("last_error", "v.error") +
+                "attempt_log = n.attempt_log || v.attempt "
             "FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::jsonb[]) AS v(id, retry_at, error, attempt) "
             "WHERE n.id = v.id",
             store::text_array(retry_ids), store::text_array(retry_at), store::text_array(retry_errors),

@@ -18,9 +18,9 @@ struct MacContextDeleter {
 };
 using MacContext = std::unique_ptr<EVP_MAC_CTX, MacContextDeleter>;
 
-// An HMAC-SHA256 context without a key, made once per thread and copied for each MAC: OpenSSL 3
-// looks the algorithms up again on every one-shot HMAC() call, a good part of signing a webhook.
-const EVP_MAC_CTX* hmac_sha256_template() {
+// One HMAC-SHA256 context per thread, given each MAC's key by EVP_MAC_init: OpenSSL 3 looks the
+// algorithms up again on every one-shot HMAC() call, a good part of signing a webhook.
+EVP_MAC_CTX* hmac_sha256_context() {
   thread_local const MacContext context = [] {
     EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
     if (mac == nullptr) throw std::runtime_error("HMAC is not available");
@@ -37,15 +37,14 @@ const EVP_MAC_CTX* hmac_sha256_template() {
 }  // namespace
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
-  MacContext context(EVP_MAC_CTX_dup(hmac_sha256_template()));
+  EVP_MAC_CTX* context = hmac_sha256_context();
   static const unsigned char empty = 0;  // OpenSSL reads a null key as "no key given"
   unsigned char mac[EVP_MAX_MD_SIZE];
   std::size_t length = 0;
-  if (!context ||
-      EVP_MAC_init(context.get(), key.empty() ? &empty : reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+  if (EVP_MAC_init(context, key.empty() ? &empty : reinterpret_cast<const unsigned char*>(key.data()), key.size(),
                    nullptr) != 1 ||
-      EVP_MAC_update(context.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
-      EVP_MAC_final(context.get(), mac, &length, sizeof mac) != 1)
+      EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+      EVP_MAC_final(context, mac, &length, sizeof mac) != 1)
     throw std::runtime_error("HMAC-SHA256 failed");
   return std::string(reinterpret_cast<const char*>(mac), length);
 }

@@ -158,7 +158,7 @@ TEST(WebhookSignaturePython, AnIndependentHmacAgrees) {
   EXPECT_EQ(python_verify(current, "n-42", 1783000001, body, header), 1);
 }
 
-// RFC 4231 test case 2, and the empty key (which OpenSSL must not read as "no key").
+// RFC 4231 test cases 2 and 6, and the empty key (which OpenSSL must not read as "no key").
 TEST(HmacSha256, MatchesKnownVectors) {
   const auto hex = [](const std::string& bytes) {
     std::string out;
@@ -168,4 +168,10 @@ TEST(HmacSha256, MatchesKnownVectors) {
   EXPECT_EQ(hex(convene::notifiers::hmac_sha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   EXPECT_EQ(hex(convene::notifiers::hmac_sha256("", "")), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  // RFC 4231 test case 6: a key longer than SHA-256's block (hashed first); and the short
+  // key again after it, so a reused context takes each MAC's own key.
+  EXPECT_EQ(hex(convene::notifiers::hmac_sha256(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(hex(convene::notifiers::hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
