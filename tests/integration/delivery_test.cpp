@@ -25,6 +25,7 @@
 #include <atomic>
 #include <fstream>
 #include <future>
+#include <map>
 #include <thread>
 #include <tuple>
 
@@ -360,6 +361,50 @@ TEST_F(Delivery, EveryRecipientOfAnEventGetsTheEventsMessage) {
   const std::string message = smtp.messages().at(0).data;
   EXPECT_NE(message.find("Shared title"), std::string::npos) << message;
   EXPECT_EQ(strict_parse_status(message + "\r\n"), 0);
+}
+
+// A notification's own fields win over its event's message; one queued before schema 010 (its
+// event has no message) is made from its own, whole payload.
+TEST_F(Delivery, OwnFieldsWinOverTheEventsMessageAndOlderRowsKeepTheirOwn) {
+  Receiver receiver;
+  const auto hook = endpoint(receiver.url(), convene::notifiers::generate_webhook_secret());
+  const auto with_message = scalar(
+      "INSERT INTO events (kind, community_id, payload, occurred_at, message) VALUES ('topic.posted', " +
+      std::to_string(community) + ", '{}', '2026-11-28T12:00:00Z', "
+      "'{\"title\": \"Event title\", \"body\": \"Event body\"}') RETURNING id");
+  const auto without_message = scalar("INSERT INTO events (kind, community_id, payload, occurred_at) VALUES ('topic.posted', " +
+                                      std::to_string(community) + ", '{}', '2026-11-28T12:00:00Z') RETURNING id");
+  const auto queue = [&](std::int64_t event, const std::string& key, const std::string& payload) {
+    return text("INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
+                "due_at, created_at, endpoint_id) VALUES ('" + key + "', " + std::to_string(event) + ", " +
+                std::to_string(member) + ", " + std::to_string(community) + ", 'webhook', 'topic.posted', 'x', '" + payload +
+                "', now(), now(), " + std::to_string(hook) + ") RETURNING id");
+  };
+  const auto merged = queue(with_message, "own-over-event", R"({"title": "Own title"})");
+  const auto legacy = queue(without_message, "queued-before-010", R"({"title": "Legacy title", "body": "Legacy body"})");
+  Worker worker(db.url(), "smtp://127.0.0.1:1");
+  ASSERT_TRUE(eventually([&] { return state(merged) == "sent" && state(legacy) == "sent"; }));
+  std::map<std::string, boost::json::object> data;
+  for (const auto& r : receiver.requests())
+    data[r.get_header_value("webhook-id")] = boost::json::parse(r.body).as_object().at("data").as_object();
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[merged].at("title"), "Own title");
+  EXPECT_EQ(data[merged].at("body"), "Event body");
+  EXPECT_EQ(data[legacy].at("title"), "Legacy title");
+  EXPECT_EQ(data[legacy].at("body"), "Legacy body");
+}
+
+// Claims and outcomes are prepared statements on the pool's connections: when PostgreSQL drops
+// every connection, the worker prepares them again on new ones and goes on delivering.
+TEST_F(Delivery, DeliversAgainAfterItsConnectionsWereDropped) {
+  FakeSmtpServer smtp;
+  Worker worker(db.url(), smtp.url());
+  const auto first = email_notification("Before");
+  ASSERT_TRUE(eventually([&] { return state(first) == "sent"; }));
+  sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  const auto second = email_notification("After");
+  ASSERT_TRUE(eventually([&] { return state(second) == "sent"; }));
+  EXPECT_EQ(smtp.messages().size(), 2u);
 }
 
 TEST_F(Delivery, A410DisablesTheEndpoint) {
