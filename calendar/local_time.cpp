@@ -191,13 +191,9 @@ std::optional<Instant> parse_rfc3339(std::string_view text) {
   } else {
     // "+hh:mm" or "-hh:mm" at the end.
     const auto tail = text.substr(text.size() - 6);
-    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    if ((tail[0] != '+' && tail[0] != '-') || !digit(tail[1]) || !digit(tail[2]) || tail[3] != ':' || !digit(tail[4]) ||
-        !digit(tail[5]))
-      return std::nullopt;
-    const int h = (tail[1] - '0') * 10 + (tail[2] - '0'), m = (tail[4] - '0') * 10 + (tail[5] - '0');
-    if (h > 23 || m > 59) return std::nullopt;
-    offset = seconds((h * 60 + m) * 60 * (tail[0] == '-' ? -1 : 1));
+    const auto h = digits(tail, 1, 2), m = digits(tail, 4, 2);
+    if ((tail[0] != '+' && tail[0] != '-') || !h || tail[3] != ':' || !m || *h > 23 || *m > 59) return std::nullopt;
+    offset = seconds((*h * 60 + *m) * 60 * (tail[0] == '-' ? -1 : 1));
     local.remove_suffix(6);
   }
   const auto wall = parse_local_datetime(local);
