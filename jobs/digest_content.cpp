@@ -346,10 +346,11 @@ std::optional<DigestState> load_state(pqxx::transaction_base& tx, std::int64_t m
 
 }  // namespace
 
-std::optional<DigestPreview> preview_digest(pqxx::transaction_base& tx, std::int64_t member_id, Cadence cadence,
-                                            calendar::Instant now) {
-  const auto preferences = load_digest_preferences(tx, member_id);
-  if (!preferences) return std::nullopt;
+namespace {
+
+// When the member's next digest of `cadence` goes out and what it will cover, not composed yet.
+std::optional<DigestPreview> plan_preview(pqxx::transaction_base& tx, std::int64_t member_id, Cadence cadence,
+                                          const DigestPreferences& preferences, calendar::Instant now) {
   const auto state = load_state(tx, member_id, cadence, now);
   if (!state) return std::nullopt;
   DigestPreview preview;
@@ -357,27 +358,47 @@ std::optional<DigestPreview> preview_digest(pqxx::transaction_base& tx, std::int
   DigestRequest& request = preview.covers;
   request.member_id = member_id;
   request.covered_from = state->covered_to;
-  if (const auto owed = due_digest(cadence, *preferences, *state, now)) {
+  if (const auto owed = due_digest(cadence, preferences, *state, now)) {
     preview.due_at = now;
     request.period_end = owed->period_end;
     request.periods_covered = owed->periods_covered;
   } else {
-    const auto next = next_digest_due(cadence, *preferences, *state);
+    const auto next = next_digest_due(cadence, preferences, *state);
     if (!next) return std::nullopt;
     preview.due_at = *next;
     request.period_end = *next;
   }
-  request.period_label = period_label(cadence, preferences->zone, request.period_end);
+  request.period_label = period_label(cadence, preferences.zone, request.period_end);
+  return preview;
+}
+
+}  // namespace
+
+std::optional<DigestPreview> preview_digest(pqxx::transaction_base& tx, std::int64_t member_id,
+                                            std::optional<Cadence> cadence, calendar::Instant now) {
+  const auto preferences = load_digest_preferences(tx, member_id);
+  if (!preferences) return std::nullopt;
+  // The cadence asked for, or the one due first; only that one is composed.
+  std::optional<DigestPreview> next;
+  Cadence chosen = Cadence::daily;
+  for (const auto c : {Cadence::daily, Cadence::weekly}) {
+    if (cadence && *cadence != c) continue;
+    auto planned = plan_preview(tx, member_id, c, *preferences, now);
+    if (planned && (!next || planned->due_at < next->due_at)) next = std::move(planned), chosen = c;
+  }
+  if (!next) return std::nullopt;
+  DigestPreview& preview = *next;
+  const DigestRequest& request = preview.covers;
   // What has happened so far: events up to now (or up to the owed period's end).
   DigestRequest so_far = request;
   so_far.period_end = std::min(request.period_end, now);
   if (so_far.period_end <= so_far.covered_from) so_far.period_end = so_far.covered_from;
-  auto contents = compose_digests(tx, cadence, {so_far}, now);
+  auto contents = compose_digests(tx, chosen, {so_far}, now);
   preview.content = std::move(contents.front());
   // The payload names the period the digest will close, not the moment of the preview.
   preview.content.payload["period_end"] = calendar::format_rfc3339_utc(request.period_end);
   preview.content.payload["covered_to"] = calendar::format_rfc3339_utc(request.period_end);
-  return preview;
+  return next;
 }
 
 std::vector<UpcomingDigest> upcoming_digests(pqxx::transaction_base& tx, std::int64_t member_id, calendar::Instant from,

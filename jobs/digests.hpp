@@ -63,18 +63,19 @@ std::vector<DigestContent> compose_digests(pqxx::transaction_base& tx, Cadence c
                                            const std::vector<DigestRequest>& requests, calendar::Instant now,
                                            DigestEventCache* cache = nullptr);
 
-// The member's next digest of this cadence as it would be sent if composed at `now`: what it
-// covers so far, when it is due, and its payload. Render it with notifiers::Templates::render
-// (kind, payload, context), as the delivery worker does. nullopt when the member does not
-// exist or has no digest on this cadence. Sends and changes nothing.
+// The member's next digest of `cadence` (without one: of the cadence due first) as it would be
+// sent if composed at `now`: what it covers so far, when it is due, and its payload. Render it
+// with notifiers::Templates::render (kind, payload, context), as the delivery worker does.
+// nullopt when the member does not exist or has no digest on this cadence. Only the digest
+// chosen is composed. Sends and changes nothing.
 struct DigestPreview {
   std::string kind;                 // "digest.daily" / "digest.weekly"
   calendar::Instant due_at;         // when it goes out (now when already owed)
   DigestRequest covers;             // period_end is the due instant (or the owed one)
   DigestContent content;            // empty(): it would not be sent
 };
-std::optional<DigestPreview> preview_digest(pqxx::transaction_base& tx, std::int64_t member_id, Cadence cadence,
-                                            calendar::Instant now);
+std::optional<DigestPreview> preview_digest(pqxx::transaction_base& tx, std::int64_t member_id,
+                                            std::optional<Cadence> cadence, calendar::Instant now);
 
 // When the member's digests would go out in [from, to) under the current preferences and what
 // was already covered at `now` (nullopt: `from`), for every cadence the member has an active

@@ -128,17 +128,6 @@ Reply upcoming(Call& call) {
   return ok(upcoming_json(*list));
 }
 
-// The member's next digest: of the cadence asked for, or the one due first.
-std::optional<jobs::DigestPreview> next_digest(Call& call, std::int64_t id, std::optional<jobs::Cadence> cadence) {
-  std::optional<jobs::DigestPreview> next;
-  for (const auto c : {jobs::Cadence::daily, jobs::Cadence::weekly}) {
-    if (cadence && *cadence != c) continue;
-    auto preview = jobs::preview_digest(call.tx, id, c, call.now);
-    if (preview && (!next || preview->due_at < next->due_at)) next = std::move(preview);
-  }
-  return next;
-}
-
 Reply digest_preview(Call& call) {
   const auto id = parse_id(call.param("id"));
   if (!id) return not_found("member");
@@ -155,7 +144,7 @@ Reply digest_preview(Call& call) {
   read_only(call);
   const auto member = load_member_row(call, *id);
   if (!member) return not_found("member");
-  const auto preview = next_digest(call, *id, cadence);
+  const auto preview = jobs::preview_digest(call.tx, *id, cadence, call.now);
   if (!preview)
     return ok(boost::json::object{{"member_id", *id},
                                   {"kind", nullptr},

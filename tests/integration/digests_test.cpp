@@ -370,6 +370,11 @@ TEST_F(Digests, PreviewAndUpcomingSendNothing) {
   EXPECT_NE(rendered.text.find("Hello"), std::string::npos) << rendered.text;
   EXPECT_NE(rendered.text.find("Wednesday 5 May 2027, 10:00"), std::string::npos) << rendered.text;
   EXPECT_FALSE(preview_digest(tx, m, Cadence::weekly, utc(2027, 5, 1, 8)));  // no weekly community
+  // Without a cadence: the one due first, the only one here.
+  const auto first_due = preview_digest(tx, m, std::nullopt, utc(2027, 5, 1, 8));
+  ASSERT_TRUE(first_due);
+  EXPECT_EQ(first_due->kind, "digest.daily");
+  EXPECT_EQ(first_due->due_at, preview->due_at);
 
   const auto next = upcoming_digests(tx, m, utc(2027, 5, 1, 8), utc(2027, 5, 4, 8));
   ASSERT_EQ(next.size(), 3u);
