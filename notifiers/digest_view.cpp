@@ -57,17 +57,9 @@ array items_view(const array& items, const std::string& zone, bool topics) {
       if (auto safe = safe_url(url->as_string())) view.emplace("url", std::move(*safe));
     if (topics) {
       if (const auto posted = instant(from, "posted_at")) view.emplace("posted_when", time_point(*posted, zone));
-    } else if (const auto* all_day = from.if_contains("all_day"); all_day != nullptr && all_day->is_bool() && all_day->get_bool()) {
-      add_meeting_fields(view, from, zone);
     } else {
-      // Timed: shown in the recipient's zone only (digests do not repeat each time in the
-      // meeting's zone), which spares a second conversion per item.
-      object meeting;
-      meeting.reserve(6);
-      for (const char* key : {"start_utc", "end_utc", "kind", "rrule", "occurrence"})
-        if (const auto* v = from.if_contains(key)) meeting.emplace(key, *v);
-      meeting.emplace("time_zone", zone);
-      add_meeting_fields(view, meeting, zone);
+      // Shown in the recipient's zone only: digests do not repeat each time in the meeting's.
+      add_meeting_fields(view, from, zone, /*show_meeting_zone=*/false);
     }
     out.push_back(std::move(view));
   }

@@ -85,11 +85,13 @@ std::string kind_label(std::string_view kind) {
 }
 
 // The times of a meeting, a moved or cancelled occurrence, and its recurrence, for people.
-void add_meeting(object& view, const object& payload, const std::string& zone) {
+void add_meeting(object& view, const object& payload, const std::string& zone, bool show_meeting_zone = true) {
   const auto start = instant(payload, "start_utc"), end = instant(payload, "end_utc");
   if (!start || !end) return;
   const bool all_day = flag(payload, "all_day");
-  const std::string meeting_zone = usable_zone(text(payload, "time_zone").value_or(""), zone);
+  // The meeting's own zone: for an all-day meeting's dates, and the time there when shown.
+  const std::string meeting_zone =
+      all_day || show_meeting_zone ? usable_zone(text(payload, "time_zone").value_or(""), zone) : zone;
   const auto length = *end - *start;
   const auto first = date(payload, "start"), last = date(payload, "end");
   if (all_day && first && last) {
@@ -214,7 +216,9 @@ std::string by_day(std::string_view item) {
 
 }  // namespace
 
-void add_meeting_fields(object& view, const object& meeting, const std::string& zone) { add_meeting(view, meeting, zone); }
+void add_meeting_fields(object& view, const object& meeting, const std::string& zone, bool show_meeting_zone) {
+  add_meeting(view, meeting, zone, show_meeting_zone);
+}
 
 std::optional<std::string> safe_url(std::string_view url) {
   if (!(url.starts_with("https://") || url.starts_with("http://")) || url.size() > 2000 || !is_printable_ascii(url) ||

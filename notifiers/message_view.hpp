@@ -28,8 +28,10 @@ boost::json::object message_view(std::string_view event_kind, const boost::json:
 
 // The derived fields of a meeting (when, when_in_meeting_zone, kind_label, is_deadline,
 // repeats, whole_series, occurrence_*) added to `view` from `meeting` (a payload or a
-// digest's meeting item), times in `zone` (which must be usable).
-void add_meeting_fields(boost::json::object& view, const boost::json::object& meeting, const std::string& zone);
+// digest's meeting item), times in `zone` (which must be usable); when_in_meeting_zone only if
+// `show_meeting_zone`.
+void add_meeting_fields(boost::json::object& view, const boost::json::object& meeting, const std::string& zone,
+                        bool show_meeting_zone = true);
 
 // Only an http(s) URL of printable ASCII without spaces, quotes or angle brackets (so it is
 // safe in an href and a text body); nullopt otherwise.

@@ -148,3 +148,17 @@ TEST(DigestView, OnlyDigestKinds) {
   EXPECT_TRUE(n::is_digest_kind("digest.weekly"));
   EXPECT_FALSE(n::is_digest_kind("topic.posted"));
 }
+
+// A digest shows each meeting in the recipient's zone only: its items carry no time in the
+// meeting's own zone (America/Chicago here), which single-event emails add.
+TEST(DigestView, MeetingsAreShownInTheRecipientsZoneOnly) {
+  object view;
+  n::add_digest_view(view, payload(), "Europe/Berlin");
+  const auto& communities = view.at("communities").as_array();
+  ASSERT_FALSE(communities.empty());
+  const auto& scheduled = communities[0].as_object().at("scheduled").as_array();
+  ASSERT_EQ(scheduled.size(), 1u);
+  const auto& item = scheduled[0].as_object();
+  EXPECT_EQ(item.at("when").as_string(), "Monday 12 July 2027, 21:00\xE2\x80\x93" "22:00 (Europe/Berlin)");
+  EXPECT_FALSE(item.contains("when_in_meeting_zone"));
+}
