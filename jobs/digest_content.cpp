@@ -32,21 +32,29 @@ using store::text_array;
 constexpr std::chrono::hours kUpcomingWindow{14 * 24};
 constexpr std::size_t kMaxUpcomingPerCommunity = 5;  // the next few; the feed has the rest
 
-// The sections of a community in a digest, in payload order, and the event kind of each.
-const char* const kSections[] = {"topics", "annual", "scheduled", "changed", "cancelled"};
+// The sections of a community in a digest, in payload order, and the event kind each reports.
+struct Section {
+  const char* name;
+  std::string_view event_kind;
+};
+constexpr Section kSections[] = {{"topics", "topic.posted"},
+                                 {"annual", "annual_meeting.scheduled"},
+                                 {"scheduled", "meeting.scheduled"},
+                                 {"changed", "meeting.updated"},
+                                 {"cancelled", "meeting.cancelled"}};
 constexpr std::size_t kSectionCount = std::size(kSections);
 constexpr std::size_t kTopics = 0;
 // The section an event kind goes to; kSectionCount for kinds a digest does not report.
 std::size_t section_of(std::string_view kind) {
-  if (kind == "topic.posted") return kTopics;
-  if (kind == "annual_meeting.scheduled") return 1;
-  if (kind == "meeting.scheduled") return 2;
-  if (kind == "meeting.updated") return 3;
-  if (kind == "meeting.cancelled") return 4;
+  for (std::size_t i = 0; i < kSectionCount; ++i)
+    if (kSections[i].event_kind == kind) return i;
   return kSectionCount;
 }
-const std::vector<std::string> kDigestEventKinds{"topic.posted", "meeting.scheduled", "meeting.updated",
-                                                 "meeting.cancelled", "annual_meeting.scheduled"};
+const std::vector<std::string> kDigestEventKinds = [] {
+  std::vector<std::string> kinds;
+  for (const auto& section : kSections) kinds.emplace_back(section.event_kind);
+  return kinds;
+}();
 
 // One event as a digest item. Events never change once written, so items are kept in a
 // bounded process-wide cache: consecutive batches share most of their communities' events.
@@ -291,7 +299,7 @@ std::vector<DigestContent> compose_digests(pqxx::transaction_base& tx, Cadence c
           for (const EventItem* item : of_community->second[section]) items.push_back(item->item);
         }
         news += items.size();
-        entry[kSections[section]] = std::move(items);
+        entry[kSections[section].name] = std::move(items);
       }
       array next;
       if (const auto u = upcoming.find(c.id); u != upcoming.end())
