@@ -250,23 +250,27 @@ class Daemon {
     tasks_.cancel_all();
     if (feed_files_) feed_files_->stop();
     asio::steady_timer drained(io_, config_.shutdown_timeout);
-    std::atomic<bool> http_stopped{false};
+    bool http_stopped = false;  // read and written on the loop thread only
     std::thread stopper([this, &drained, &http_stopped] {
       http_.stop();
-      http_stopped = true;
-      asio::post(io_, [&drained] { drained.cancel(); });
+      // The handler refers to this frame, so the frame waits below until the handler has run.
+      asio::post(io_, [&drained, &http_stopped] {
+        http_stopped = true;
+        drained.cancel();
+      });
     });
     // Running jobs get most of shutdown_timeout to finish; the rest are handed back. Messages
     // in flight get the same to be answered and recorded.
     co_await delivery_->stop(config_.shutdown_timeout * 3 / 4);
     co_await engine_->stop(config_.shutdown_timeout * 3 / 4);
-    auto ec = boost::system::error_code(asio::error::operation_aborted);
-    if (!http_stopped) std::tie(ec) = co_await drained.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (!ec) {
-      log::error("requests still running after shutdown_timeout; exiting anyway",
-                 {{"shutdown_timeout_ms", static_cast<long long>(config_.shutdown_timeout.count())}});
-      std::fflush(nullptr);
-      std::_Exit(1);
+    while (!http_stopped) {
+      auto [ec] = co_await drained.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (!ec) {
+        log::error("requests still running after shutdown_timeout; exiting anyway",
+                   {{"shutdown_timeout_ms", static_cast<long long>(config_.shutdown_timeout.count())}});
+        std::fflush(nullptr);
+        std::_Exit(1);
+      }
     }
     stopper.join();
     if (engine_->busy()) {
