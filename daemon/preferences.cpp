@@ -194,9 +194,10 @@ void PreferencesService::submit(const httplib::Request& req, const std::string& 
       // The new link by email too, so the member has it where they look for it.
       const auto url = config_.public_url + "/preferences/" + fresh;
       tx.exec_params(
-          "INSERT INTO notifications (dedupe_key, member_id, channel, kind, recipient, payload, due_at, created_at) "
-          "SELECT 'preferences-link:' || id || ':' || $2, id, 'email', 'preferences.link', email, "
-          "jsonb_build_object('url', $3::text), $4, $4 FROM members WHERE id = $1",
+          "INSERT INTO notifications (id, dedupe_key, member_id, channel, kind, recipient, payload, due_at, created_at) "
+          "SELECT notification_id(k.key), k.key, m.id, 'email', 'preferences.link', m.email, "
+          "jsonb_build_object('url', $3::text), $4, $4 "
+          "FROM members m CROSS JOIN LATERAL (SELECT 'preferences-link:' || m.id || ':' || $2 AS key) k WHERE m.id = $1",
           link->member_id, version, url, now_sql);
       return Answer{303, render_message_page("New link made", "Your new preferences link: /preferences/" + fresh),
                     "/preferences/" + fresh + "?done=link"};

@@ -553,15 +553,17 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
       // The owner hears of it by email: the member, or whoever made a community's endpoint.
       if (!disabled.empty())
         tx.exec_params(
-            "INSERT INTO notifications (dedupe_key, member_id, community_id, channel, kind, recipient, payload, due_at, "
-            "created_at) "
-            "SELECT 'webhook-disabled:' || w.id || ':' || extract(epoch FROM $2::timestamptz)::bigint, m.id, w.community_id, "
+            "INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, payload, "
+            "due_at, created_at) "
+            "SELECT notification_id(k.key), k.key, m.id, w.community_id, "
             "'email', 'webhook.disabled', m.email, "
             "jsonb_build_object('endpoint_id', w.id, 'url', w.url, 'reason', w.disabled_reason, "
             "  'community', c.slug, 'community_name', c.name), $2::timestamptz, $2::timestamptz "
             "FROM webhook_endpoints w JOIN members m ON m.id = coalesce(w.member_id, w.created_by) "
-            "LEFT JOIN communities c ON c.id = w.community_id WHERE w.id = ANY ($1::bigint[]) "
-            "ON CONFLICT (dedupe_key) DO NOTHING",
+            "LEFT JOIN communities c ON c.id = w.community_id "
+            "CROSS JOIN LATERAL (SELECT 'webhook-disabled:' || w.id || ':' || extract(epoch FROM $2::timestamptz)::bigint "
+            "  AS key) k "
+            "WHERE w.id = ANY ($1::bigint[]) ON CONFLICT (id) DO NOTHING",
             store::bigint_array(disabled), now_sql);
     });
   } catch (const std::exception& e) {

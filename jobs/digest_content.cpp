@@ -256,7 +256,7 @@ std::vector<DigestContent> compose_digests(pqxx::transaction_base& tx, Cadence c
            "JOIN memberships ms ON ms.member_id = w.member_id AND ms.delivery = $4 "
            "JOIN events e ON e.community_id = ms.community_id AND e.occurred_at > w.after AND e.occurred_at <= w.upto "
            "  AND e.kind = ANY ($5::text[]) "
-           "WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = 'event:' || e.id || ':email:' || w.member_id) "
+           "WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.id = notification_id('event:' || e.id || ':email:' || w.member_id)) "
            "ORDER BY w.member_id, e.occurred_at, e.id",
            bigint_array(member_ids), text_array(froms), text_array(tos), cadence_text, text_array(kDigestEventKinds))) {
     events_of[r[0].as<std::int64_t>()].push_back(r[1].as<std::int64_t>());

@@ -114,18 +114,20 @@ boost::json::object message_payload(const OutboxEvent& e) {
   return payload;
 }
 
-// One row per recipient; the dedupe key makes a second run (a retry) add nothing. The message
+// One row per recipient; its id derives from its dedupe key (schema 011), so a second run (a
+// retry) adds nothing. The message
 // itself is the event's (events.message, schema 010); a row holds what differs per recipient.
 void insert_notifications(pqxx::work& tx, const OutboxEvent& e, const std::vector<std::int64_t>& ids,
                           calendar::Instant now) {
   if (ids.empty()) return;
   tx.exec_params(
-      "INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
+      "INSERT INTO notifications (id, dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
       "state, due_at, created_at) "
-      "SELECT 'event:' || $1::bigint || ':email:' || m.id, $1, m.id, $2, 'email', $3, m.email, "
+      "SELECT notification_id(k.key), k.key, $1, m.id, $2, 'email', $3, m.email, "
       "jsonb_build_object('recipient_name', m.name), 'pending', $4, $4 "
-      "FROM members m WHERE m.id = ANY ($5::bigint[]) ORDER BY m.id "
-      "ON CONFLICT (dedupe_key) DO NOTHING",
+      "FROM members m CROSS JOIN LATERAL (SELECT 'event:' || $1::bigint || ':email:' || m.id AS key) k "
+      "WHERE m.id = ANY ($5::bigint[]) ORDER BY m.id "
+      "ON CONFLICT (id) DO NOTHING",
       e.id, e.community_id, e.kind, store::sql_instant(now), bigint_array(ids));
 }
 
@@ -136,17 +138,18 @@ void insert_webhooks(pqxx::work& tx, const OutboxEvent& e, std::vector<std::int6
   if (const auto* subject = e.payload.if_contains("member_id"); subject && subject->is_int64())
     people.push_back(subject->get_int64());
   tx.exec_params(
-      "INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
+      "INSERT INTO notifications (id, dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
       "state, due_at, created_at, endpoint_id) "
-      "SELECT 'event:' || $1::bigint || ':webhook:' || w.id, $1, w.member_id, $2, 'webhook', $3, w.url, '{}', "
-      "'pending', $4, $4, w.id FROM webhook_endpoints w "
+      "SELECT notification_id(k.key), k.key, $1, w.member_id, $2, 'webhook', $3, w.url, '{}', "
+      "'pending', $4, $4, w.id "
+      "FROM webhook_endpoints w CROSS JOIN LATERAL (SELECT 'event:' || $1::bigint || ':webhook:' || w.id AS key) k "
       "WHERE w.status = 'active' AND (cardinality(w.event_types) = 0 OR $3 = ANY (w.event_types)) AND ("
       "  ($6 AND w.community_id = $2) "
       "  OR (w.member_id IS NOT NULL AND ("
       "    ($6 AND (w.communities IS NULL OR $2 = ANY (w.communities)) "
       "      AND EXISTS (SELECT 1 FROM memberships ms WHERE ms.member_id = w.member_id AND ms.community_id = $2)) "
       "    OR w.member_id = ANY ($5::bigint[])))) "
-      "ORDER BY w.id ON CONFLICT (dedupe_key) DO NOTHING",
+      "ORDER BY w.id ON CONFLICT (id) DO NOTHING",
       e.id, e.community_id, e.kind, store::sql_instant(now), bigint_array(people),
       e.community_id.has_value() && e.community_reachable);
 }

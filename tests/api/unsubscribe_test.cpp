@@ -29,8 +29,8 @@ class Unsubscribe : public ApiTest {
     key = convene::store::server_secret(tx, "links", "2026-11-28T12:00:00Z");
     for (const auto who : {ada, bob})
       tx.exec_params(
-          "INSERT INTO notifications (dedupe_key, member_id, community_id, channel, kind, recipient, due_at, created_at) "
-          "VALUES ($1, $2, $3, 'email', 'topic.posted', 'x@example.org', now(), now())",
+          "INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, due_at, "
+          "created_at) VALUES (notification_id($1), $1, $2, $3, 'email', 'topic.posted', 'x@example.org', now(), now())",
           "test:" + std::to_string(who), who, community);
     tx.commit();
   }
@@ -100,8 +100,8 @@ TEST_F(Unsubscribe, ADigestLinkStopsThatDigestAndNothingElse) {
     pqxx::work tx(c);
     for (const char* kind : {"digest.daily", "digest.weekly"})
       tx.exec_params(
-          "INSERT INTO notifications (dedupe_key, member_id, channel, kind, recipient, due_at, created_at) "
-          "VALUES ($1, $2, 'email', $3, 'ada@example.org', now(), now())",
+          "INSERT INTO notifications (id, dedupe_key, member_id, channel, kind, recipient, due_at, created_at) "
+          "VALUES (notification_id($1), $1, $2, 'email', $3, 'ada@example.org', now(), now())",
           std::string("test:") + kind, ada, std::string(kind));
     tx.commit();
   }

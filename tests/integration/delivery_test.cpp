@@ -142,8 +142,8 @@ class Delivery : public convene::testing::MigratedDatabaseTest {
     pqxx::connection c(db.url());
     pqxx::work tx(c);
     const auto id = tx.exec_params(
-                          "INSERT INTO notifications (dedupe_key, member_id, community_id, channel, kind, recipient, payload, "
-                          "due_at, created_at) VALUES ($1, $2, $3, 'email', 'topic.posted', 'ada@example.org', $4::jsonb, now(), now()) "
+                          "INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, "
+                          "payload, due_at, created_at) VALUES (notification_id($1), $1, $2, $3, 'email', 'topic.posted', 'ada@example.org', $4::jsonb, now(), now()) "
                           "RETURNING id",
                           "test:" + std::to_string(++serial), member, community,
                           R"({"topic_id": 1, "title": )" + json_string(title) +
@@ -168,8 +168,9 @@ class Delivery : public convene::testing::MigratedDatabaseTest {
                   std::to_string(member) + ", '" + url + "', '" + secret + "', now(), now()) RETURNING id");
   }
   std::string webhook_notification(std::int64_t endpoint_id) {
-    return text("INSERT INTO notifications (dedupe_key, member_id, community_id, channel, kind, recipient, payload, due_at, "
-                "created_at, endpoint_id) VALUES ('hook:" + std::to_string(++serial) + "', " + std::to_string(member) + ", " +
+    const auto key = "'hook:" + std::to_string(++serial) + "'";
+    return text("INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, payload, "
+                "due_at, created_at, endpoint_id) VALUES (notification_id(" + key + "), " + key + ", " + std::to_string(member) + ", " +
                 std::to_string(community) + ", 'webhook', 'topic.posted', 'x', '{\"title\": \"T\"}', now(), now(), " +
                 std::to_string(endpoint_id) + ") RETURNING id");
   }
@@ -212,8 +213,8 @@ TEST_F(Delivery, AnEmailArrivesWithItsIdAndParsesStrictly) {
 TEST_F(Delivery, ADigestOverSeveralCommunitiesHasItsOwnOneClickLink) {
   FakeSmtpServer smtp;
   const auto id = text(
-      "INSERT INTO notifications (dedupe_key, member_id, channel, kind, recipient, payload, due_at, created_at) "
-      "VALUES ('digest:test', " + std::to_string(member) + ", 'email', 'digest.daily', 'ada@example.org', '{}', now(), now()) "
+      "INSERT INTO notifications (id, dedupe_key, member_id, channel, kind, recipient, payload, due_at, created_at) "
+      "VALUES (notification_id('digest:test'), 'digest:test', " + std::to_string(member) + ", 'email', 'digest.daily', 'ada@example.org', '{}', now(), now()) "
       "RETURNING id");
   Worker worker(db.url(), smtp.url());
   ASSERT_TRUE(smtp.wait_for_messages(1, 30s));
@@ -329,15 +330,18 @@ TEST_F(Delivery, EveryRecipientOfAnEventGetsTheEventsMessage) {
       "\"community\": \"data-science\", \"community_name\": \"Data Science\", \"posted_at\": \"2026-11-28T12:00:00Z\"}') "
       "RETURNING id");
   std::vector<std::string> hooks;
-  for (const auto endpoint_id : {first_endpoint, second_endpoint})
-    hooks.push_back(text("INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, "
-                         "payload, due_at, created_at, endpoint_id) VALUES ('hook:" + std::to_string(endpoint_id) + "', " +
-                         std::to_string(event) + ", " + std::to_string(member) + ", " + std::to_string(community) +
-                         ", 'webhook', 'topic.posted', 'x', '{}', now(), now(), " + std::to_string(endpoint_id) +
-                         ") RETURNING id"));
+  for (const auto endpoint_id : {first_endpoint, second_endpoint}) {
+    const auto key = "'hook:" + std::to_string(endpoint_id) + "'";
+    hooks.push_back(text("INSERT INTO notifications (id, dedupe_key, event_id, member_id, community_id, channel, kind, "
+                         "recipient, payload, due_at, created_at, endpoint_id) VALUES (notification_id(" + key + "), " +
+                         key + ", " + std::to_string(event) + ", " + std::to_string(member) + ", " +
+                         std::to_string(community) + ", 'webhook', 'topic.posted', 'x', '{}', now(), now(), " +
+                         std::to_string(endpoint_id) + ") RETURNING id"));
+  }
   const auto mail = text(
-      "INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, due_at, "
-      "created_at) VALUES ('mail', " + std::to_string(event) + ", " + std::to_string(member) + ", " + std::to_string(community) +
+      "INSERT INTO notifications (id, dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
+      "due_at, created_at) VALUES (notification_id('mail'), 'mail', " + std::to_string(event) + ", " +
+      std::to_string(member) + ", " + std::to_string(community) +
       ", 'email', 'topic.posted', 'ada@example.org', '{\"recipient_name\": \"Ada Recipient\"}', now(), now()) RETURNING id");
   Worker worker(db.url(), smtp.url());
   ASSERT_TRUE(eventually([&] { return state(hooks[0]) == "sent" && state(hooks[1]) == "sent" && state(mail) == "sent"; }));
@@ -375,8 +379,8 @@ TEST_F(Delivery, OwnFieldsWinOverTheEventsMessageAndOlderRowsKeepTheirOwn) {
   const auto without_message = scalar("INSERT INTO events (kind, community_id, payload, occurred_at) VALUES ('topic.posted', " +
                                       std::to_string(community) + ", '{}', '2026-11-28T12:00:00Z') RETURNING id");
   const auto queue = [&](std::int64_t event, const std::string& key, const std::string& payload) {
-    return text("INSERT INTO notifications (dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
-                "due_at, created_at, endpoint_id) VALUES ('" + key + "', " + std::to_string(event) + ", " +
+    return text("INSERT INTO notifications (id, dedupe_key, event_id, member_id, community_id, channel, kind, recipient, "
+                "payload, due_at, created_at, endpoint_id) VALUES (notification_id('" + key + "'), '" + key + "', " + std::to_string(event) + ", " +
                 std::to_string(member) + ", " + std::to_string(community) + ", 'webhook', 'topic.posted', 'x', '" + payload +
                 "', now(), now(), " + std::to_string(hook) + ") RETURNING id");
   };

@@ -6,6 +6,7 @@
 #include <pqxx/transaction>
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <thread>
 
@@ -175,4 +176,85 @@ TEST_F(Migrations, AttemptsRecordedBefore010AreKeptInOrder) {
   // reset it unnoticed).
   EXPECT_EQ(tx.exec("SELECT count(*) FROM pg_class WHERE oid = 'notifications'::regclass "
                     "AND 'fillfactor=50' = ANY (reloptions)")[0][0].as<int>(), 1);
+}
+
+namespace {
+
+// schema 011's notification_id, computed apart from PostgreSQL: the MD5 of
+// "convene:notification:" and the key, as a UUID with version 8 and variant 10.
+std::string expected_notification_id(const std::string& key) {
+  const std::string input = "convene:notification:" + key;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EXPECT_EQ(EVP_Digest(input.data(), input.size(), digest, &length, EVP_md5(), nullptr), 1);
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    hex += kDigits[digest[i] >> 4];
+    hex += kDigits[digest[i] & 0xF];
+  }
+  hex[12] = '8';
+  hex[16] = '8';
+  return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' + hex.substr(16, 4) + '-' + hex.substr(20);
+}
+
+}  // namespace
+
+// 011: a notification's id derives from its dedupe key, and the primary key alone keeps keys
+// unique. Rows from before take their derived id, except those tried and still queued, whose
+// next attempt must carry the id their receiver saw.
+TEST_F(Migrations, NotificationIdsDeriveFromTheirDedupeKeys) {
+  pqxx::connection c(db.url());
+  auto before = project_migrations();
+  std::erase_if(before, [](const Migration& m) { return m.version >= 11; });
+  ASSERT_LT(before.size(), project_migrations().size());
+  migrate(c, before);
+  {
+    pqxx::work tx(c);
+    tx.exec(
+        "INSERT INTO members (id, email, name, time_zone, created_at, updated_at) OVERRIDING SYSTEM VALUE "
+        "VALUES (1, 'ada@example.org', 'Ada', 'UTC', now(), now())");
+    tx.exec(
+        "INSERT INTO notifications (id, dedupe_key, member_id, channel, kind, recipient, state, attempts, due_at, "
+        "created_at) VALUES "
+        "('00000000-0000-4000-8000-00000000000a', 'never-tried', 1, 'email', 'topic.posted', 'a@example.org', "
+        "  'pending', 0, now(), now()), "
+        "('00000000-0000-4000-8000-00000000000b', 'digest:1:daily:x', 1, 'email', 'digest.daily', 'a@example.org', "
+        "  'sent', 1, now(), now()), "
+        "('00000000-0000-4000-8000-00000000000c', 'being-retried', 1, 'email', 'topic.posted', 'a@example.org', "
+        "  'pending', 2, now(), now())");
+    tx.exec(
+        "INSERT INTO digests (member_id, cadence, period_end, period_label, periods_covered, covered_from, covered_to, "
+        "item_count, notification_id, created_at) VALUES (1, 'daily', '2026-11-28T07:00:00Z', '2026-11-28', 1, "
+        "'2026-11-27T07:00:00Z', '2026-11-28T07:00:00Z', 3, '00000000-0000-4000-8000-00000000000b', now())");
+    tx.commit();
+  }
+  migrate(c, project_migrations());
+  pqxx::work tx(c);
+  const auto id_of = [&](const std::string& key) {
+    return tx.exec_params("SELECT id FROM notifications WHERE dedupe_key = $1", key)[0][0].as<std::string>();
+  };
+  EXPECT_EQ(tx.exec_params("SELECT notification_id($1)", std::string("event:42:email:7"))[0][0].as<std::string>(),
+            expected_notification_id("event:42:email:7"));
+  EXPECT_EQ(id_of("never-tried"), expected_notification_id("never-tried"));
+  EXPECT_EQ(id_of("digest:1:daily:x"), expected_notification_id("digest:1:daily:x"));
+  EXPECT_EQ(tx.exec("SELECT notification_id FROM digests")[0][0].as<std::string>(),
+            expected_notification_id("digest:1:daily:x"))
+      << "the digest follows its email's new id";
+  EXPECT_EQ(id_of("being-retried"), "00000000-0000-4000-8000-00000000000c");
+  // The primary key is the dedupe check now: the same key adds nothing.
+  EXPECT_EQ(tx.exec("INSERT INTO notifications (id, dedupe_key, channel, kind, recipient, due_at, created_at) "
+                    "VALUES (notification_id('never-tried'), 'never-tried', 'email', 'topic.posted', 'b@example.org', "
+                    "now(), now()) ON CONFLICT (id) DO NOTHING")
+                .affected_rows(),
+            0u);
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM pg_indexes WHERE tablename = 'notifications' AND indexdef LIKE '%dedupe_key%'")[0][0]
+                .as<int>(),
+            0);
+  tx.commit();
+  pqxx::work forgetful(c);
+  EXPECT_THROW(forgetful.exec("INSERT INTO notifications (dedupe_key, channel, kind, recipient, due_at, created_at) "
+                              "VALUES ('forgot-the-id', 'email', 'topic.posted', 'b@example.org', now(), now())"),
+               pqxx::not_null_violation)
+      << "an insert without the derived id must fail, not escape the dedupe check";
 }
