@@ -100,11 +100,16 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     std::int64_t link_version = 0;  // the member's preferences links (rotatable)
     std::optional<std::int64_t> member_id, community_id, endpoint_id, event_id;
     std::string member_name, time_zone;
-    std::optional<std::string> community_slug, community_name, url, secret, previous_secret, previous_until, endpoint_status,
-        occurred_at;
+    std::optional<std::string> community_slug, community_name, url, secret, previous_secret, previous_until, endpoint_status;
   };
   std::vector<Row> rows;
-  std::map<std::int64_t, std::string> messages;  // events.message by event id (schema 010)
+  // The batch's events, each read once however many of its recipients are in the batch: when it
+  // happened, and its message (schema 010; none for notifications queued before).
+  struct EventRow {
+    std::string occurred_at;
+    std::optional<std::string> message;
+  };
+  std::map<std::int64_t, EventRow> events;
   Batch batch;
   std::string link_key;
   {
@@ -113,7 +118,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
   }
   database_.transact([&](pqxx::work& tx) {
     rows.clear();
-    messages.clear();
+    events.clear();
     if (link_key.empty()) {
       link_key = store::server_secret(tx, "links", now_sql);
       std::lock_guard lock(link_key_mutex_);
@@ -144,11 +149,16 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
         "    n.endpoint_id, n.event_id, n.due_at) "
         "SELECT n.id, n.channel, n.kind, n.recipient, n.payload::text, n.attempts, n.member_id, n.community_id, "
         "n.endpoint_id, coalesce(m.name, ''), coalesce(m.time_zone, 'UTC'), c.slug, c.name, e.url, e.secret, "
-        "e.previous_secret, e.previous_secret_until, e.status, ev.occurred_at, coalesce(m.preferences_link_version, 0), "
-        "n.event_id "
-        "FROM claimed n LEFT JOIN members m ON m.id = n.member_id "
-        "LEFT JOIN communities c ON c.id = n.community_id LEFT JOIN webhook_endpoints e ON e.id = n.endpoint_id "
-        "LEFT JOIN events ev ON ev.id = n.event_id ORDER BY n.due_at",
+        "e.previous_secret, e.previous_secret_until, e.status, coalesce(m.preferences_link_version, 0), n.event_id "
+        "FROM claimed n "
+        // Only an email needs its member and community (names, zone, links, List-Id). For a
+        // webhook the condition on n.channel skips the lookup (a one-time filter; OFFSET 0 keeps
+        // the planner from flattening the subquery into a join that would look up every row).
+        "LEFT JOIN LATERAL (SELECT name, time_zone, preferences_link_version FROM members "
+        "  WHERE id = n.member_id AND n.channel = 'email' OFFSET 0) m ON true "
+        "LEFT JOIN LATERAL (SELECT slug, name FROM communities "
+        "  WHERE id = n.community_id AND n.channel = 'email' OFFSET 0) c ON true "
+        "LEFT JOIN webhook_endpoints e ON e.id = n.endpoint_id ORDER BY n.due_at",
         now_sql, options_.owner, std::to_string(options_.lease.count()) + " milliseconds");
     for (const auto& r : claimed) {
       Row row;
@@ -170,22 +180,20 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
       row.previous_secret = nullable(r[15]);
       row.previous_until = nullable(r[16]);
       row.endpoint_status = nullable(r[17]);
-      row.occurred_at = nullable(r[18]);
-      row.link_version = r[19].as<std::int64_t>();
-      if (!r[20].is_null()) row.event_id = r[20].as<std::int64_t>();
+      row.link_version = r[18].as<std::int64_t>();
+      if (!r[19].is_null()) row.event_id = r[19].as<std::int64_t>();
       rows.push_back(std::move(row));
     }
-    // Each event's message once, however many of its recipients are in the batch.
-    std::vector<std::int64_t> events;
+    std::vector<std::int64_t> event_ids;
     for (const auto& row : rows)
-      if (row.event_id) events.push_back(*row.event_id);
-    std::sort(events.begin(), events.end());
-    events.erase(std::unique(events.begin(), events.end()), events.end());
-    if (!events.empty())
-      for (const auto& r : exec_prepared(tx, "delivery_messages",
-                                         "SELECT id, message::text FROM events WHERE id = ANY ($1::bigint[]) AND message IS NOT NULL",
-                                         store::bigint_array(events)))
-        messages.emplace(r[0].as<std::int64_t>(), r[1].as<std::string>());
+      if (row.event_id) event_ids.push_back(*row.event_id);
+    std::sort(event_ids.begin(), event_ids.end());
+    event_ids.erase(std::unique(event_ids.begin(), event_ids.end()), event_ids.end());
+    if (!event_ids.empty())
+      for (const auto& r : exec_prepared(tx, "delivery_events",
+                                         "SELECT id, occurred_at, message::text FROM events WHERE id = ANY ($1::bigint[])",
+                                         store::bigint_array(event_ids)))
+        events.emplace(r[0].as<std::int64_t>(), EventRow{r[1].as<std::string>(), nullable(r[2])});
     // A full batch means more is due now; otherwise, when is the next one due?
     if (rows.size() == limit) {
       batch.next_due = now;
@@ -215,11 +223,11 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
   const auto event_of = [&](const Row& row) -> EventMessage* {
     if (!row.event_id) return nullptr;
     if (const auto found = event_messages.find(*row.event_id); found != event_messages.end()) return &found->second;
-    const auto text = messages.find(*row.event_id);
-    if (text == messages.end()) return nullptr;  // queued before schema 010: the row holds it all
-    auto parsed = boost::json::parse(text->second);
+    const auto event = events.find(*row.event_id);
+    if (event == events.end() || !event->second.message) return nullptr;  // queued before schema 010: the row holds it all
+    auto parsed = boost::json::parse(*event->second.message);
     EventMessage made{parsed.is_object() ? std::move(parsed.get_object()) : boost::json::object{},
-                      row.occurred_at ? store::parse_sql_instant(*row.occurred_at) : now, {}};
+                      store::parse_sql_instant(event->second.occurred_at), {}};
     return &event_messages.emplace(*row.event_id, std::move(made)).first->second;
   };
   for (const auto& row : rows) {
@@ -242,7 +250,11 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
           item.cancel = true;
           item.settled = SendResult{SendResult::Kind::permanent, 0, "the endpoint is disabled", std::nullopt, false};
         } else {
-          const auto occurred = event ? event->occurred : row.occurred_at ? store::parse_sql_instant(*row.occurred_at) : now;
+          const auto occurred_of = [&] {
+            const auto found = row.event_id ? events.find(*row.event_id) : events.end();
+            return found == events.end() ? now : store::parse_sql_instant(found->second.occurred_at);
+          };
+          const auto occurred = event ? event->occurred : occurred_of();
           std::optional<calendar::Instant> until;
           if (row.previous_until) until = store::parse_sql_instant(*row.previous_until);
           const auto secrets = notifiers::signing_secrets(*row.secret, row.previous_secret, until, now);

@@ -364,6 +364,9 @@ TEST_F(Delivery, EveryRecipientOfAnEventGetsTheEventsMessage) {
   ASSERT_EQ(smtp.messages().size(), 1u);
   const std::string message = smtp.messages().at(0).data;
   EXPECT_NE(message.find("Shared title"), std::string::npos) << message;
+  // The email, unlike the webhooks, is addressed by its member's name and lists its community.
+  EXPECT_NE(message.find("To: \"Ada Lovelace\" <ada@example.org>"), std::string::npos) << message;
+  EXPECT_NE(message.find("List-Id: \"Data Science\" <data-science.convene.example.org>"), std::string::npos) << message;
   EXPECT_EQ(strict_parse_status(message + "\r\n"), 0);
 }
 
@@ -380,17 +383,21 @@ TEST_F(Delivery, OwnFieldsWinOverTheEventsMessageAndOlderRowsKeepTheirOwn) {
                                       std::to_string(community) + ", '{}', '2026-11-28T12:00:00Z') RETURNING id");
   const auto queue = [&](std::int64_t event, const std::string& key, const std::string& payload) {
     return text("INSERT INTO notifications (id, dedupe_key, event_id, member_id, community_id, channel, kind, recipient, "
-                "payload, due_at, created_at, endpoint_id) VALUES (notification_id('" + key + "'), '" + key + "', " + std::to_string(event) + ", " +
-                std::to_string(member) + ", " + std::to_string(community) + ", 'webhook', 'topic.posted', 'x', '" + payload +
-                "', now(), now(), " + std::to_string(hook) + ") RETURNING id");
+                "payload, due_at, created_at, endpoint_id) VALUES (notification_id('" + key + "'), '" + key + "', " +
+                std::to_string(event) + ", " + std::to_string(member) + ", " + std::to_string(community) +
+                ", 'webhook', 'topic.posted', 'x', '" + payload + "', now(), now(), " + std::to_string(hook) +
+                ") RETURNING id");
   };
   const auto merged = queue(with_message, "own-over-event", R"({"title": "Own title"})");
   const auto legacy = queue(without_message, "queued-before-010", R"({"title": "Legacy title", "body": "Legacy body"})");
   Worker worker(db.url(), "smtp://127.0.0.1:1");
   ASSERT_TRUE(eventually([&] { return state(merged) == "sent" && state(legacy) == "sent"; }));
   std::map<std::string, boost::json::object> data;
-  for (const auto& r : receiver.requests())
-    data[r.get_header_value("webhook-id")] = boost::json::parse(r.body).as_object().at("data").as_object();
+  for (const auto& r : receiver.requests()) {
+    const auto body = boost::json::parse(r.body).as_object();
+    EXPECT_EQ(body.at("timestamp"), "2026-11-28T12:00:00Z") << "the event's time, also without its message";
+    data[r.get_header_value("webhook-id")] = body.at("data").as_object();
+  }
   ASSERT_EQ(data.size(), 2u);
   EXPECT_EQ(data[merged].at("title"), "Own title");
   EXPECT_EQ(data[merged].at("body"), "Event body");
