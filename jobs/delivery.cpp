@@ -220,6 +220,10 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     std::string webhook_body;
   };
   std::map<std::int64_t, EventMessage> event_messages;
+  const auto occurred_of = [&](const Row& row) {
+    const auto found = row.event_id ? events.find(*row.event_id) : events.end();
+    return found == events.end() ? now : store::parse_sql_instant(found->second.occurred_at);
+  };
   const auto event_of = [&](const Row& row) -> EventMessage* {
     if (!row.event_id) return nullptr;
     if (const auto found = event_messages.find(*row.event_id); found != event_messages.end()) return &found->second;
@@ -227,7 +231,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     if (event == events.end() || !event->second.message) return nullptr;  // queued before schema 010: the row holds it all
     auto parsed = boost::json::parse(*event->second.message);
     EventMessage made{parsed.is_object() ? std::move(parsed.get_object()) : boost::json::object{},
-                      store::parse_sql_instant(event->second.occurred_at), {}};
+                      occurred_of(row), {}};
     return &event_messages.emplace(*row.event_id, std::move(made)).first->second;
   };
   for (const auto& row : rows) {
@@ -250,11 +254,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
           item.cancel = true;
           item.settled = SendResult{SendResult::Kind::permanent, 0, "the endpoint is disabled", std::nullopt, false};
         } else {
-          const auto occurred_of = [&] {
-            const auto found = row.event_id ? events.find(*row.event_id) : events.end();
-            return found == events.end() ? now : store::parse_sql_instant(found->second.occurred_at);
-          };
-          const auto occurred = event ? event->occurred : occurred_of();
+          const auto occurred = event ? event->occurred : occurred_of(row);
           std::optional<calendar::Instant> until;
           if (row.previous_until) until = store::parse_sql_instant(*row.previous_until);
           const auto secrets = notifiers::signing_secrets(*row.secret, row.previous_secret, until, now);
