@@ -251,7 +251,7 @@ class Daemon {
     if (feed_files_) feed_files_->stop();
     asio::steady_timer drained(io_, config_.shutdown_timeout);
     bool http_stopped = false;  // read and written on the loop thread only
-    std::thread stopper([this, &drained, &http_stopped] {
+    std::jthread stopper([this, &drained, &http_stopped] {
       http_.stop();
       // The handler refers to this frame, so the frame waits below until the handler has run.
       asio::post(io_, [&drained, &http_stopped] {
@@ -265,7 +265,7 @@ class Daemon {
     co_await engine_->stop(config_.shutdown_timeout * 3 / 4);
     while (!http_stopped) {
       auto [ec] = co_await drained.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (!ec) {
+      if (!ec && !http_stopped) {
         log::error("requests still running after shutdown_timeout; exiting anyway",
                    {{"shutdown_timeout_ms", static_cast<long long>(config_.shutdown_timeout.count())}});
         std::fflush(nullptr);

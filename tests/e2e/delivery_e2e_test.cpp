@@ -59,12 +59,12 @@ class SlowReceiver {
 class DeliveryE2E : public ConvenedTest {};
 
 // webhook_max_host_connections bounds the connections to one receiver: with a cap of 3, nine
-// webhooks to a receiver that holds each for 300 ms (and could serve 8 at once) arrive at most
-// 3 at a time. The default (32) would send all nine at once.
+// webhooks to a receiver that holds each for half a second (and could serve 8 at once) arrive
+// at most 3 at a time. The default (32) sends 8 at once (seen when the test was written).
 TEST_F(DeliveryE2E, WebhookConnectionsPerReceiverFollowTheSetting) {
   ASSERT_NO_FATAL_FAILURE(create_database());
   ASSERT_NO_FATAL_FAILURE(migrate());
-  SlowReceiver receiver(300ms);
+  SlowReceiver receiver(500ms);
   settings_["CONVENE_WEBHOOK_MAX_HOST_CONNECTIONS"] = "3";
   settings_["CONVENE_WEBHOOK_ALLOWLIST"] = "127.0.0.0/8";
   Daemon& daemon = start_daemon("serve", {"serve"});
@@ -91,7 +91,8 @@ TEST_F(DeliveryE2E, WebhookConnectionsPerReceiverFollowTheSetting) {
   }
   ASSERT_EQ(sent, std::to_string(kWebhooks)) << daemon.log();
   EXPECT_EQ(receiver.answered(), kWebhooks);
-  EXPECT_EQ(receiver.most_at_once(), 3) << "webhook_max_host_connections = 3 must bound the daemon's connections";
+  EXPECT_LE(receiver.most_at_once(), 3) << "webhook_max_host_connections = 3 must bound the daemon's connections";
+  EXPECT_GE(receiver.most_at_once(), 2) << "the webhooks should overlap, or the bound was not tested";
 }
 
 }  // namespace

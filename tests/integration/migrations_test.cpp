@@ -201,8 +201,8 @@ std::string expected_notification_id(const std::string& key) {
 }  // namespace
 
 // 011: a notification's id derives from its dedupe key, and the primary key alone keeps keys
-// unique. Rows from before take their derived id, except those tried and still queued, whose
-// next attempt must carry the id their receiver saw.
+// unique. Rows from before take their derived id if they were never tried; the others keep the
+// id they went out with (Message-ID, webhook-id), also for a retry.
 TEST_F(Migrations, NotificationIdsDeriveFromTheirDedupeKeys) {
   pqxx::connection c(db.url());
   auto before = project_migrations();
@@ -220,6 +220,8 @@ TEST_F(Migrations, NotificationIdsDeriveFromTheirDedupeKeys) {
         "('00000000-0000-4000-8000-00000000000a', 'never-tried', 1, 'email', 'topic.posted', 'a@example.org', "
         "  'pending', 0, now(), now()), "
         "('00000000-0000-4000-8000-00000000000b', 'digest:1:daily:x', 1, 'email', 'digest.daily', 'a@example.org', "
+        "  'pending', 0, now(), now()), "
+        "('00000000-0000-4000-8000-00000000000d', 'went-out', 1, 'email', 'topic.posted', 'a@example.org', "
         "  'sent', 1, now(), now()), "
         "('00000000-0000-4000-8000-00000000000c', 'being-retried', 1, 'email', 'topic.posted', 'a@example.org', "
         "  'pending', 2, now(), now())");
@@ -242,6 +244,7 @@ TEST_F(Migrations, NotificationIdsDeriveFromTheirDedupeKeys) {
             expected_notification_id("digest:1:daily:x"))
       << "the digest follows its email's new id";
   EXPECT_EQ(id_of("being-retried"), "00000000-0000-4000-8000-00000000000c");
+  EXPECT_EQ(id_of("went-out"), "00000000-0000-4000-8000-00000000000d");
   // The primary key is the dedupe check now: the same key adds nothing.
   EXPECT_EQ(tx.exec("INSERT INTO notifications (id, dedupe_key, channel, kind, recipient, due_at, created_at) "
                     "VALUES (notification_id('never-tried'), 'never-tried', 'email', 'topic.posted', 'b@example.org', "
