@@ -103,13 +103,14 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     std::optional<std::string> community_slug, community_name, url, secret, previous_secret, previous_until, endpoint_status;
   };
   std::vector<Row> rows;
-  // The batch's events, each read once however many of its recipients are in the batch: when it
-  // happened, and its message (schema 010; none for notifications queued before).
-  struct EventRow {
-    std::string occurred_at;
-    std::optional<std::string> message;
+  // The batch's events, each read once however many of its recipients are in the batch.
+  struct BatchEvent {
+    calendar::Instant occurred;
+    std::optional<std::string> message_text;     // schema 010; none for notifications queued before
+    std::optional<boost::json::object> message;  // message_text parsed, on first use
+    std::string webhook_body;                    // the same for every recipient: made on first use
   };
-  std::map<std::int64_t, EventRow> events;
+  std::map<std::int64_t, BatchEvent> events;
   Batch batch;
   std::string link_key;
   {
@@ -193,7 +194,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
       for (const auto& r : exec_prepared(tx, "delivery_events",
                                          "SELECT id, occurred_at, message::text FROM events WHERE id = ANY ($1::bigint[])",
                                          store::bigint_array(event_ids)))
-        events.emplace(r[0].as<std::int64_t>(), EventRow{r[1].as<std::string>(), nullable(r[2])});
+        events.emplace(r[0].as<std::int64_t>(), BatchEvent{store::parse_sql_instant(r[1].c_str()), nullable(r[2]), {}, {}});
     // A full batch means more is due now; otherwise, when is the next one due?
     if (rows.size() == limit) {
       batch.next_due = now;
@@ -212,27 +213,18 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
 
   std::vector<Claimed>& out = batch.items;
   out.reserve(rows.size());
-  // Each event's message parsed once, with its time and its webhook body (the same for every
-  // recipient): made on first use, for the batch.
-  struct EventMessage {
-    boost::json::object message;
-    calendar::Instant occurred;
-    std::string webhook_body;
-  };
-  std::map<std::int64_t, EventMessage> event_messages;
-  const auto occurred_of = [&](const Row& row) {
+  const auto event_of = [&](const Row& row) -> BatchEvent* {
     const auto found = row.event_id ? events.find(*row.event_id) : events.end();
-    return found == events.end() ? now : store::parse_sql_instant(found->second.occurred_at);
+    return found == events.end() ? nullptr : &found->second;
   };
-  const auto event_of = [&](const Row& row) -> EventMessage* {
-    if (!row.event_id) return nullptr;
-    if (const auto found = event_messages.find(*row.event_id); found != event_messages.end()) return &found->second;
-    const auto event = events.find(*row.event_id);
-    if (event == events.end() || !event->second.message) return nullptr;  // queued before schema 010: the row holds it all
-    auto parsed = boost::json::parse(*event->second.message);
-    EventMessage made{parsed.is_object() ? std::move(parsed.get_object()) : boost::json::object{},
-                      occurred_of(row), {}};
-    return &event_messages.emplace(*row.event_id, std::move(made)).first->second;
+  // The event's message, or none when the row holds it all (queued before schema 010).
+  const auto message_of = [](BatchEvent* event) -> const boost::json::object* {
+    if (!event || !event->message_text) return nullptr;
+    if (!event->message) {
+      auto parsed = boost::json::parse(*event->message_text);
+      event->message = parsed.is_object() ? std::move(parsed.get_object()) : boost::json::object{};
+    }
+    return &*event->message;
   };
   for (const auto& row : rows) {
     Claimed item;
@@ -243,9 +235,10 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
       // The event's message with this recipient's own fields over it (schema 010).
       auto parsed = boost::json::parse(row.payload);
       boost::json::object own = parsed.is_object() ? std::move(parsed.get_object()) : boost::json::object{};
-      EventMessage* event = event_of(row);
+      BatchEvent* event = event_of(row);
+      const boost::json::object* message = message_of(event);
       const auto merged = [&] {
-        boost::json::object payload = event ? event->message : boost::json::object{};
+        boost::json::object payload = message ? *message : boost::json::object{};
         for (auto& [key, value] : own) payload[key] = std::move(value);
         return payload;
       };
@@ -254,13 +247,13 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
           item.cancel = true;
           item.settled = SendResult{SendResult::Kind::permanent, 0, "the endpoint is disabled", std::nullopt, false};
         } else {
-          const auto occurred = event ? event->occurred : occurred_of(row);
+          const auto occurred = event ? event->occurred : now;
           std::optional<calendar::Instant> until;
           if (row.previous_until) until = store::parse_sql_instant(*row.previous_until);
           const auto secrets = notifiers::signing_secrets(*row.secret, row.previous_secret, until, now);
           std::string body;
-          if (event && own.empty()) {
-            if (event->webhook_body.empty()) event->webhook_body = notifiers::webhook_body(row.kind, occurred, event->message);
+          if (message && own.empty()) {
+            if (event->webhook_body.empty()) event->webhook_body = notifiers::webhook_body(row.kind, occurred, *message);
             body = event->webhook_body;
           } else {
             body = notifiers::webhook_body(row.kind, occurred, merged());
