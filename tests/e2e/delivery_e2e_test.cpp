@@ -3,13 +3,10 @@
 //
 // The cluster, databases and processes come from support/e2e_fixture.hpp.
 #include "support/e2e_fixture.hpp"
-
-#include <httplib.h>
+#include "support/http_receiver.hpp"
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -19,43 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// An HTTP receiver on loopback that holds every request for `hold` and remembers how many it
-// held at once.
-class SlowReceiver {
- public:
-  explicit SlowReceiver(std::chrono::milliseconds hold) : hold_(hold) {
-    server_.Post("/hook", [this](const httplib::Request&, httplib::Response& res) {
-      const int now = ++current_;
-      int seen = most_.load();
-      while (now > seen && !most_.compare_exchange_weak(seen, now)) {
-      }
-      std::this_thread::sleep_for(hold_);
-      --current_;
-      ++answered_;
-      res.status = 204;
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~SlowReceiver() {
-    server_.stop();
-    thread_.join();
-  }
-  SlowReceiver(const SlowReceiver&) = delete;
-  SlowReceiver& operator=(const SlowReceiver&) = delete;
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
-  int most_at_once() const { return most_; }
-  int answered() const { return answered_; }
-
- private:
-  httplib::Server server_;
-  std::chrono::milliseconds hold_;
-  std::atomic<int> current_{0}, most_{0}, answered_{0};
-  int port_ = 0;
-  std::thread thread_;
-};
-
 class DeliveryE2E : public ConvenedTest {};
 
 // webhook_max_host_connections bounds the connections to one receiver: with a cap of 3, nine
@@ -64,7 +24,10 @@ class DeliveryE2E : public ConvenedTest {};
 TEST_F(DeliveryE2E, WebhookConnectionsPerReceiverFollowTheSetting) {
   ASSERT_NO_FATAL_FAILURE(create_database());
   ASSERT_NO_FATAL_FAILURE(migrate());
-  SlowReceiver receiver(500ms);
+  Receiver receiver([](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(500ms);
+    res.status = 204;
+  });
   settings_["CONVENE_WEBHOOK_MAX_HOST_CONNECTIONS"] = "3";
   settings_["CONVENE_WEBHOOK_ALLOWLIST"] = "127.0.0.0/8";
   Daemon& daemon = start_daemon("serve", {"serve"});
@@ -90,7 +53,7 @@ TEST_F(DeliveryE2E, WebhookConnectionsPerReceiverFollowTheSetting) {
     std::this_thread::sleep_for(100ms);
   }
   ASSERT_EQ(sent, std::to_string(kWebhooks)) << daemon.log();
-  EXPECT_EQ(receiver.answered(), kWebhooks);
+  EXPECT_EQ(receiver.hits(), kWebhooks);
   EXPECT_LE(receiver.most_at_once(), 3) << "webhook_max_host_connections = 3 must bound the daemon's connections";
   EXPECT_GE(receiver.most_at_once(), 2) << "the webhooks should overlap, or the bound was not tested";
 }

@@ -6,6 +6,7 @@
 #include "notifiers/webhook_transport.hpp"
 #include "support/run_loop.hpp"
 #include "support/fake_smtp_server.hpp"
+#include "support/http_receiver.hpp"
 #include "support/process.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -38,6 +39,8 @@
 #include <thread>
 
 using namespace convene;
+using convene::testing::Receiver;
+using convene::testing::TlsFiles;
 using namespace std::chrono_literals;
 using notifiers::OutgoingEmail;
 using notifiers::OutgoingWebhook;
@@ -402,9 +405,6 @@ TEST_F(FileTransportTest, WritesIdEmlAtomicallyAndOverwrites) {
 // ---------------------------------------------------------------- webhooks
 
 // A certificate for 127.0.0.1 and localhost, made with the openssl command in a fresh directory.
-struct TlsFiles {
-  std::string cert, key;
-};
 TlsFiles make_certificate(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   TlsFiles files{(dir / "cert.pem").string(), (dir / "key.pem").string()};
@@ -414,65 +414,6 @@ TlsFiles make_certificate(const std::filesystem::path& dir) {
   EXPECT_EQ(made.exit_code, 0) << made.output;
   return files;
 }
-
-// A cpp-httplib receiver on 127.0.0.1 (HTTPS with `tls`), as the project's other tests run them.
-class Receiver {
- public:
-  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
-  explicit Receiver(Handler handler, std::size_t threads = 8, std::optional<TlsFiles> tls = std::nullopt)
-      : server_(tls ? std::make_unique<httplib::SSLServer>(tls->cert.c_str(), tls->key.c_str())
-                    : std::make_unique<httplib::Server>()),
-        scheme_(tls ? "https" : "http") {
-    server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    server_->set_keep_alive_max_count(10'000);
-    server_->set_keep_alive_timeout(1);  // stop() waits for idle kept-alive connections
-    server_->Post(R"(/.*)", [this, handler](const httplib::Request& req, httplib::Response& res) {
-      {
-        std::lock_guard lock(mutex_);
-        ++hits_;
-        ports_.insert(req.remote_port);
-        last_ = req;
-      }
-      handler(req, res);
-    });
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    while (!server_->is_running()) std::this_thread::sleep_for(1ms);
-  }
-  ~Receiver() {
-    server_->stop();
-    thread_.join();
-  }
-  Receiver(const Receiver&) = delete;
-  Receiver& operator=(const Receiver&) = delete;
-
-  std::string url(const std::string& path = "/hook") const {
-    return scheme_ + "://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  int port() const { return port_; }
-  int hits() const {
-    std::lock_guard lock(mutex_);
-    return hits_;
-  }
-  std::size_t connections() const {  // distinct client ports seen
-    std::lock_guard lock(mutex_);
-    return ports_.size();
-  }
-  httplib::Request last() const {
-    std::lock_guard lock(mutex_);
-    return last_;
-  }
-
- private:
-  std::unique_ptr<httplib::Server> server_;
-  std::string scheme_;
-  int port_ = 0;
-  std::thread thread_;
-  mutable std::mutex mutex_;
-  int hits_ = 0;
-  std::set<int> ports_;
-  httplib::Request last_;
-};
 
 bool is_loopback(const sockaddr* address) {
   if (address->sa_family == AF_INET)
