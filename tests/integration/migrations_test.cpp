@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
+#include <stdexcept>
 #include <thread>
 
 using namespace convene::store;
@@ -29,6 +30,14 @@ long long count(const std::string& url, const std::string& sql) {
   pqxx::connection c(url);
   pqxx::nontransaction tx(c);
   return tx.exec(sql)[0][0].as<long long>();
+}
+
+// The database as a release before migration `version` left it: every older project migration.
+void migrate_before(pqxx::connection& c, int version) {
+  auto before = project_migrations();
+  std::erase_if(before, [version](const Migration& m) { return m.version >= version; });
+  if (before.size() == project_migrations().size()) throw std::logic_error("no project migration to leave out");
+  migrate(c, before);
 }
 
 bool table_exists(const std::string& url, const std::string& table) {
@@ -142,10 +151,7 @@ TEST_F(Migrations, StatusReportsPendingChangedAndUnknown) {
 // 010 moves each notification's attempts into its row; the view keeps the rows' old shape.
 TEST_F(Migrations, AttemptsRecordedBefore010AreKeptInOrder) {
   pqxx::connection c(db.url());
-  auto before = project_migrations();
-  std::erase_if(before, [](const Migration& m) { return m.version >= 10; });
-  ASSERT_LT(before.size(), project_migrations().size());
-  migrate(c, before);
+  migrate_before(c, 10);
   {
     pqxx::work tx(c);
     tx.exec(
@@ -205,10 +211,7 @@ std::string expected_notification_id(const std::string& key) {
 // id they went out with (Message-ID, webhook-id), also for a retry.
 TEST_F(Migrations, NotificationIdsDeriveFromTheirDedupeKeys) {
   pqxx::connection c(db.url());
-  auto before = project_migrations();
-  std::erase_if(before, [](const Migration& m) { return m.version >= 11; });
-  ASSERT_LT(before.size(), project_migrations().size());
-  migrate(c, before);
+  migrate_before(c, 11);
   {
     pqxx::work tx(c);
     tx.exec(
