@@ -26,6 +26,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <optional>
 #include <thread>
 #include <tuple>
 
@@ -167,12 +168,15 @@ class Delivery : public convene::testing::MigratedDatabaseTest {
     return scalar("INSERT INTO webhook_endpoints (member_id, url, secret, created_at, updated_at) VALUES (" +
                   std::to_string(member) + ", '" + url + "', '" + secret + "', now(), now()) RETURNING id");
   }
-  std::string webhook_notification(std::int64_t endpoint_id) {
-    const auto key = "'hook:" + std::to_string(++serial) + "'";
-    return text("INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, payload, "
-                "due_at, created_at, endpoint_id) VALUES (notification_id(" + key + "), " + key + ", " + std::to_string(member) + ", " +
-                std::to_string(community) + ", 'webhook', 'topic.posted', 'x', '{\"title\": \"T\"}', now(), now(), " +
-                std::to_string(endpoint_id) + ") RETURNING id");
+  // A topic webhook for Ada's endpoint with `payload` as its own fields, of `event` when given
+  // (whose message, if any, it is made from).
+  std::string webhook_notification(std::int64_t endpoint_id, const std::string& payload = R"({"title": "T"})",
+                                   std::optional<std::int64_t> event = std::nullopt) {
+    return sql("INSERT INTO notifications (id, dedupe_key, event_id, member_id, community_id, channel, kind, recipient, "
+               "payload, due_at, created_at, endpoint_id) VALUES (notification_id($1), $1, $2, $3, $4, 'webhook', "
+               "'topic.posted', 'x', $5::jsonb, now(), now(), $6) RETURNING id",
+               "hook:" + std::to_string(++serial), event, member, community, payload, endpoint_id)[0][0]
+        .as<std::string>();
   }
   bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
     return convene::testing::wait_until(condition, timeout);
@@ -330,14 +334,8 @@ TEST_F(Delivery, EveryRecipientOfAnEventGetsTheEventsMessage) {
       "\"community\": \"data-science\", \"community_name\": \"Data Science\", \"posted_at\": \"2026-11-28T12:00:00Z\"}') "
       "RETURNING id");
   std::vector<std::string> hooks;
-  for (const auto endpoint_id : {first_endpoint, second_endpoint}) {
-    const auto key = "'hook:" + std::to_string(endpoint_id) + "'";
-    hooks.push_back(text("INSERT INTO notifications (id, dedupe_key, event_id, member_id, community_id, channel, kind, "
-                         "recipient, payload, due_at, created_at, endpoint_id) VALUES (notification_id(" + key + "), " +
-                         key + ", " + std::to_string(event) + ", " + std::to_string(member) + ", " +
-                         std::to_string(community) + ", 'webhook', 'topic.posted', 'x', '{}', now(), now(), " +
-                         std::to_string(endpoint_id) + ") RETURNING id"));
-  }
+  for (const auto endpoint_id : {first_endpoint, second_endpoint})
+    hooks.push_back(webhook_notification(endpoint_id, "{}", event));
   const auto mail = text(
       "INSERT INTO notifications (id, dedupe_key, event_id, member_id, community_id, channel, kind, recipient, payload, "
       "due_at, created_at) VALUES (notification_id('mail'), 'mail', " + std::to_string(event) + ", " +
@@ -381,15 +379,8 @@ TEST_F(Delivery, OwnFieldsWinOverTheEventsMessageAndOlderRowsKeepTheirOwn) {
       "'{\"title\": \"Event title\", \"body\": \"Event body\"}') RETURNING id");
   const auto without_message = scalar("INSERT INTO events (kind, community_id, payload, occurred_at) VALUES ('topic.posted', " +
                                       std::to_string(community) + ", '{}', '2026-11-28T12:00:00Z') RETURNING id");
-  const auto queue = [&](std::int64_t event, const std::string& key, const std::string& payload) {
-    return text("INSERT INTO notifications (id, dedupe_key, event_id, member_id, community_id, channel, kind, recipient, "
-                "payload, due_at, created_at, endpoint_id) VALUES (notification_id('" + key + "'), '" + key + "', " +
-                std::to_string(event) + ", " + std::to_string(member) + ", " + std::to_string(community) +
-                ", 'webhook', 'topic.posted', 'x', '" + payload + "', now(), now(), " + std::to_string(hook) +
-                ") RETURNING id");
-  };
-  const auto merged = queue(with_message, "own-over-event", R"({"title": "Own title"})");
-  const auto legacy = queue(without_message, "queued-before-010", R"({"title": "Legacy title", "body": "Legacy body"})");
+  const auto merged = webhook_notification(hook, R"({"title": "Own title"})", with_message);
+  const auto legacy = webhook_notification(hook, R"({"title": "Legacy title", "body": "Legacy body"})", without_message);
   Worker worker(db.url(), "smtp://127.0.0.1:1");
   ASSERT_TRUE(eventually([&] { return state(merged) == "sent" && state(legacy) == "sent"; }));
   std::map<std::string, boost::json::object> data;
