@@ -256,7 +256,8 @@ std::vector<DigestContent> compose_digests(pqxx::transaction_base& tx, Cadence c
            "JOIN memberships ms ON ms.member_id = w.member_id AND ms.delivery = $4 "
            "JOIN events e ON e.community_id = ms.community_id AND e.occurred_at > w.after AND e.occurred_at <= w.upto "
            "  AND e.kind = ANY ($5::text[]) "
-           "WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.id = notification_id('event:' || e.id || ':email:' || w.member_id)) "
+           "WHERE NOT EXISTS (SELECT 1 FROM notifications n "
+           "  WHERE n.id = notification_id('event:' || e.id || ':email:' || w.member_id)) "
            "ORDER BY w.member_id, e.occurred_at, e.id",
            bigint_array(member_ids), text_array(froms), text_array(tos), cadence_text, text_array(kDigestEventKinds))) {
     events_of[r[0].as<std::int64_t>()].push_back(r[1].as<std::int64_t>());
@@ -392,7 +393,10 @@ std::optional<DigestPreview> preview_digest(pqxx::transaction_base& tx, std::int
   for (const auto c : {Cadence::daily, Cadence::weekly}) {
     if (cadence && *cadence != c) continue;
     auto planned = plan_preview(tx, member_id, c, *preferences, now);
-    if (planned && (!next || planned->due_at < next->due_at)) next = std::move(planned), chosen = c;
+    if (planned && (!next || planned->due_at < next->due_at)) {
+      next = std::move(planned);
+      chosen = c;
+    }
   }
   if (!next) return std::nullopt;
   DigestPreview& preview = *next;

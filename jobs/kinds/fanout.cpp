@@ -115,8 +115,8 @@ boost::json::object message_payload(const OutboxEvent& e) {
 }
 
 // One row per recipient; its id derives from its dedupe key (schema 011), so a second run (a
-// retry) adds nothing. The message
-// itself is the event's (events.message, schema 010); a row holds what differs per recipient.
+// retry) adds nothing. The message itself is the event's (events.message, schema 010); a row
+// holds what differs per recipient.
 void insert_notifications(pqxx::work& tx, const OutboxEvent& e, const std::vector<std::int64_t>& ids,
                           calendar::Instant now) {
   if (ids.empty()) return;

@@ -76,7 +76,8 @@ TEST_F(Admin, ListsNotificationsWithEveryAttempt) {
   pqxx::work tx(c);
   const auto id = tx.exec(
                         "INSERT INTO notifications (id, dedupe_key, channel, kind, recipient, state, attempts, last_error, "
-                        "due_at, created_at, attempt_log) VALUES (notification_id('admin-attempts'), 'admin-attempts', 'email', 'topic.posted', 'member@example.org', "
+                        "due_at, created_at, attempt_log) VALUES (notification_id('admin-attempts'), 'admin-attempts', "
+                        "'email', 'topic.posted', 'member@example.org', "
                         "'dead', 2, '550 no such user', now(), now(), "
                         "'[{\"at\": \"2026-11-28T10:00:00Z\", \"outcome\": \"transient\", \"code\": 451, \"text\": \"try later\"}, "
                         "{\"at\": \"2026-11-28T10:00:30.5Z\", \"outcome\": \"permanent\", \"code\": 550, \"text\": \"no such user\"}]') "

@@ -120,7 +120,8 @@ class AuthzBase : public ApiTest {
     pqxx::work tx(c);
     const auto id = tx.exec_params(
                           "INSERT INTO notifications (id, dedupe_key, member_id, channel, kind, recipient, state, attempts, "
-                          "due_at, created_at) VALUES (notification_id($1), $1, $2, 'email', 'topic.posted', 'member@example.org', 'dead', 12, now(), now()) "
+                          "due_at, created_at) VALUES (notification_id($1), $1, $2, 'email', 'topic.posted', "
+                          "'member@example.org', 'dead', 12, now(), now()) "
                           "RETURNING id",
                           next("dead-n-"), member_id)[0][0]
                         .as<std::string>();

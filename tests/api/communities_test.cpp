@@ -83,7 +83,8 @@ class CommunitiesTest : public ApiTest {
   std::string queue_notification(std::int64_t member, const std::string& slug, const std::string& state,
                                  const std::string& key) {
     exec("INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, state, due_at, "
-         "created_at) SELECT notification_id('" + key + "'), '" + key + "', " + std::to_string(member) + ", id, 'email', 'topic.posted', 'x@example.org', '" +
+         "created_at) SELECT notification_id('" + key + "'), '" + key + "', " + std::to_string(member) +
+         ", id, 'email', 'topic.posted', 'x@example.org', '" +
          state + "', '2026-11-29T07:00:00Z', '2026-11-28T11:00:00Z' FROM communities WHERE slug = '" + slug + "'");
     return key;
   }

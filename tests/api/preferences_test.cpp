@@ -55,7 +55,8 @@ class Preferences : public ApiTest {
     key = convene::store::server_secret(tx, "links", "2026-11-28T12:00:00Z");
     tx.exec_params(
         "INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, due_at, "
-        "created_at) VALUES (notification_id('test:go'), 'test:go', $1, $2, 'email', 'topic.posted', 'ada@example.org', now(), now())",
+        "created_at) VALUES (notification_id('test:go'), 'test:go', $1, $2, 'email', 'topic.posted', "
+        "'ada@example.org', now(), now())",
         ada, go);
     tx.commit();
   }

@@ -144,7 +144,8 @@ class Delivery : public convene::testing::MigratedDatabaseTest {
     pqxx::work tx(c);
     const auto id = tx.exec_params(
                           "INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, "
-                          "payload, due_at, created_at) VALUES (notification_id($1), $1, $2, $3, 'email', 'topic.posted', 'ada@example.org', $4::jsonb, now(), now()) "
+                          "payload, due_at, created_at) VALUES (notification_id($1), $1, $2, $3, 'email', 'topic.posted', "
+                          "'ada@example.org', $4::jsonb, now(), now()) "
                           "RETURNING id",
                           "test:" + std::to_string(++serial), member, community,
                           R"({"topic_id": 1, "title": )" + json_string(title) +
@@ -218,7 +219,8 @@ TEST_F(Delivery, ADigestOverSeveralCommunitiesHasItsOwnOneClickLink) {
   FakeSmtpServer smtp;
   const auto id = text(
       "INSERT INTO notifications (id, dedupe_key, member_id, channel, kind, recipient, payload, due_at, created_at) "
-      "VALUES (notification_id('digest:test'), 'digest:test', " + std::to_string(member) + ", 'email', 'digest.daily', 'ada@example.org', '{}', now(), now()) "
+      "VALUES (notification_id('digest:test'), 'digest:test', " + std::to_string(member) +
+      ", 'email', 'digest.daily', 'ada@example.org', '{}', now(), now()) "
       "RETURNING id");
   Worker worker(db.url(), smtp.url());
   ASSERT_TRUE(smtp.wait_for_messages(1, 30s));
@@ -351,7 +353,8 @@ TEST_F(Delivery, EveryRecipientOfAnEventGetsTheEventsMessage) {
   EXPECT_EQ(body.at("type"), "topic.posted");
   EXPECT_EQ(body.at("timestamp"), "2026-11-28T12:00:00Z");
   EXPECT_EQ(body.at("data").as_object().at("title"), "Shared title");
-  for (const auto& [request, secret, other] : {std::tuple{a[0], first_secret, second_secret}, std::tuple{b[0], second_secret, first_secret}}) {
+  for (const auto& [request, secret, other] :
+       {std::tuple{a[0], first_secret, second_secret}, std::tuple{b[0], second_secret, first_secret}}) {
     const auto id = request.get_header_value("webhook-id");
     const auto timestamp = std::stoll(request.get_header_value("webhook-timestamp"));
     const auto signature = request.get_header_value("webhook-signature");
