@@ -134,18 +134,19 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     // instance's). The walk of the queue index passes only the few in flight. One statement
     // claims them and reads what composing needs; the claim is a HOT update (schemas 009, 010).
     // The limit is part of the text: a plan made for an unknown limit need not walk the index.
-    // Each locked row is updated where the walk found it (its ctid cannot change while locked),
-    // not looked up again by its key.
+    // The rows are updated where the walk found them (by ctid), without locking them first (a
+    // lock is a write of its own per row: a third of the claim's time). Another instance
+    // claiming the same row at once waits for this transaction to end, and PostgreSQL then
+    // checks the conditions again on the row's new version, which is no longer due: the row is
+    // skipped, never claimed twice. Both update in ctid order (a TID scan sorts its list).
     const auto claimed = exec_prepared(
         tx, "delivery_claim_" + std::to_string(limit),
-        "WITH due AS ("
-        "  SELECT ctid AS row_id FROM notifications WHERE queued AND due_at <= $1 "
-        "    AND (state = 'pending' OR lease_expires_at <= $1) "
-        "  ORDER BY due_at LIMIT " + std::to_string(limit) + " FOR UPDATE SKIP LOCKED), "
-        "claimed AS ("
+        "WITH claimed AS ("
         "  UPDATE notifications n SET state = 'sending', lease_owner = $2, "
         "    lease_expires_at = $1::timestamptz + $3::interval, attempts = n.attempts + 1 "
-        "  FROM due WHERE n.ctid = due.row_id "
+        "  WHERE n.ctid = ANY (ARRAY(SELECT ctid FROM notifications WHERE queued AND due_at <= $1 "
+        "      AND (state = 'pending' OR lease_expires_at <= $1) ORDER BY due_at LIMIT " + std::to_string(limit) + ")) "
+        "    AND n.queued AND n.due_at <= $1 AND (n.state = 'pending' OR n.lease_expires_at <= $1) "
         "  RETURNING n.id, n.channel, n.kind, n.recipient, n.payload, n.attempts, n.member_id, n.community_id, "
         "    n.endpoint_id, n.event_id, n.due_at) "
         "SELECT n.id, n.channel, n.kind, n.recipient, n.payload::text, n.attempts, n.member_id, n.community_id, "

@@ -127,7 +127,10 @@ SendResult webhook_result(CURLcode code, CURL* easy, const Call& call) {
       if (auto location = response_header(easy, "Location")) excerpt += " (Location: " + *location + ")";
     }
     const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-    return classify_http(static_cast<int>(status), response_header(easy, "Retry-After"), std::move(excerpt), now);
+    // A success has no use for Retry-After, and looking it up walks every response header.
+    const bool success = status <= 299;
+    return classify_http(static_cast<int>(status), success ? std::nullopt : response_header(easy, "Retry-After"),
+                         std::move(excerpt), now);
   }
   if (call.refused > 0 && call.permitted == 0) return refused_destination("address not allowed: " + call.refused_address);
   if (code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_URL_MALFORMAT) {

@@ -473,6 +473,38 @@ TEST_F(Delivery, AMessageStillInFlightKeepsItsLeaseSoNoOtherInstanceSendsItAgain
   EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts"), 1);
 }
 
+// Two instances claiming from one queue at once (the claim updates rows without locking them
+// first; the second of two claims of a row finds it no longer due): every notification is
+// posted once, by one of them.
+TEST_F(Delivery, TwoInstancesDrainOneQueueSendingEachNotificationOnce) {
+  Receiver receiver;
+  const auto endpoint_id = endpoint(receiver.url(), convene::notifiers::generate_webhook_secret());
+  constexpr int kNotifications = 2000;
+  sql("INSERT INTO notifications (id, dedupe_key, member_id, community_id, endpoint_id, channel, kind, recipient, "
+      "payload, due_at, created_at) "
+      "SELECT notification_id('test:both:' || g), 'test:both:' || g, " + std::to_string(member) + ", " +
+      std::to_string(community) + ", " + std::to_string(endpoint_id) + ", 'webhook', 'topic.posted', '" +
+      receiver.url() + "', '{\"title\": \"T\"}', now(), now() FROM generate_series(1, " +
+      std::to_string(kNotifications) + ") g");
+  {
+    // Timeouts long enough that no post is retried: the receiver serves a few connections at a
+    // time, and each instance opens up to 32.
+    Worker first(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 120s, 60s);
+    Worker second(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 120s, 60s);
+    ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notifications WHERE state = 'sent'") == kNotifications; }, 60s));
+  }
+  const auto requests = receiver.requests();
+  std::map<std::string, int> posts;
+  for (const auto& request : requests) ++posts[request.get_header_value("webhook-id")];
+  EXPECT_EQ(requests.size(), static_cast<std::size_t>(kNotifications));
+  EXPECT_EQ(posts.size(), static_cast<std::size_t>(kNotifications));
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications WHERE attempts = 1 AND jsonb_array_length(attempt_log) = 1"),
+            kNotifications);
+
+  // Both took part: the claims really overlapped.
+  EXPECT_EQ(scalar("SELECT count(DISTINCT lease_owner) FROM notifications WHERE lease_owner IS NOT NULL"), 2);
+}
+
 // An outcome that comes back after another instance took the lease over (a lease that ran out
 // while this one was stalled) is kept as an attempt, but leaves the row to its new owner.
 TEST_F(Delivery, AnOutcomeAfterTheLeaseWasTakenOverIsKeptButLeavesTheRowToItsNewOwner) {
