@@ -13,7 +13,10 @@
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
+
+#include <unistd.h>
 
 namespace convene::notifiers {
 namespace {
@@ -73,8 +76,12 @@ std::string clip_detail(std::string_view text, std::size_t max) {
   return out;
 }
 
-// One socket libcurl asked us to watch. The descriptor does not own the socket: libcurl opens and
-// closes it, and says CURL_POLL_REMOVE before it closes it, when the descriptor is released.
+// One socket libcurl asked us to watch. The descriptor does not own the socket: libcurl opens it,
+// and closes it through on_close_socket, which releases the descriptor first.
+//
+// A connection's socket stays registered with the loop between transfers (parked): libcurl says
+// CURL_POLL_REMOVE when a transfer ends and asks again for the next one on the same connection,
+// and registering it anew each time cost two epoll_ctl calls and an allocation per request.
 struct Watch {
   Watch(const asio::any_io_executor& loop, curl_socket_t s) : descriptor(loop, s), fd(s) {}
   ~Watch() { retire(); }
@@ -92,7 +99,8 @@ struct Watch {
   int want = 0;          // CURL_POLL_IN/OUT/INOUT
   bool reading = false;  // an async_wait(wait_read) is pending
   bool writing = false;
-  bool alive = true;  // false once libcurl removed it
+  bool alive = true;    // false once released
+  bool parked = false;  // libcurl said CURL_POLL_REMOVE and keeps the connection for reuse
 };
 
 class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
@@ -135,6 +143,10 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
     CURL* handle = easy.get();
     if (transfers_.contains(handle)) throw std::logic_error("CurlMulti::start: the easy handle is already in flight");
     curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(handle, CURLOPT_SOCKOPTFUNCTION, &Impl::on_socket_created);
+    curl_easy_setopt(handle, CURLOPT_SOCKOPTDATA, this);
+    curl_easy_setopt(handle, CURLOPT_CLOSESOCKETFUNCTION, &Impl::on_close_socket);
+    curl_easy_setopt(handle, CURLOPT_CLOSESOCKETDATA, this);
     auto it = transfers_.emplace(handle, Transfer{std::move(easy), std::move(done)}).first;
     if (curl_multi_add_handle(multi_.get(), handle) != CURLM_OK) {
       Transfer refused = std::move(it->second);
@@ -168,6 +180,28 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
     }
   }
 
+  // A connection's socket, just made: only these are parked (they are closed through
+  // on_close_socket, so a parked number is never a new socket's). Others (a resolver's pipe)
+  // are let go at CURL_POLL_REMOVE.
+  static int on_socket_created(void* self, curl_socket_t s, curlsocktype purpose) noexcept {
+    try {
+      if (purpose == CURLSOCKTYPE_IPCXN) static_cast<Impl*>(self)->connections_.insert(s);
+      return CURL_SOCKOPT_OK;
+    } catch (...) {
+      return CURL_SOCKOPT_ERROR;
+    }
+  }
+
+  static int on_close_socket(void* self, curl_socket_t s) noexcept {
+    auto* impl = static_cast<Impl*>(self);
+    impl->connections_.erase(s);
+    if (auto it = impl->watches_.find(s); it != impl->watches_.end()) {
+      it->second->retire();
+      impl->watches_.erase(it);
+    }
+    return ::close(s);
+  }
+
   static int on_timer(CURLM*, long timeout_ms, void* self) noexcept {
     try {
       static_cast<Impl*>(self)->set_timer(timeout_ms);
@@ -180,15 +214,28 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
   void update_watch(curl_socket_t s, int what, Watch* known) {
     auto it = watches_.find(s);
     if (what == CURL_POLL_REMOVE) {
-      if (it != watches_.end()) {
+      if (it == watches_.end()) return;
+      if (connections_.contains(s)) {
+        it->second->want = 0;  // a wait still pending finds nothing wanted
+        it->second->parked = true;
+      } else {
         it->second->retire();
         watches_.erase(it);
       }
       return;
     }
     std::shared_ptr<Watch> watch;
-    if (it != watches_.end() && it->second.get() == known) {
+    // A parked socket is taken up again for reading: an idle connection that became readable
+    // meanwhile (the peer closed it) is one libcurl finds dead and never reuses. For writing it is
+    // registered anew: the loop waits for edges, and an idle socket's was long consumed, so only
+    // a new registration reports that it is writable.
+    const bool unpark = it != watches_.end() && it->second->parked && !(what & CURL_POLL_OUT);
+    if (it != watches_.end() && (it->second.get() == known || unpark)) {
       watch = it->second;
+      if (watch->parked) {
+        watch->parked = false;
+        curl_multi_assign(multi_.get(), s, watch.get());
+      }
     } else {
       if (it != watches_.end()) {  // a stale watch for a number libcurl has reused
         it->second->retire();
@@ -317,6 +364,7 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
   std::optional<std::chrono::steady_clock::time_point> wanted_;  // libcurl's deadline, if any
   std::unique_ptr<CURLM, CurlMultiDeleter> multi_;
   std::unordered_map<curl_socket_t, std::shared_ptr<Watch>> watches_;
+  std::unordered_set<curl_socket_t> connections_;  // connection sockets libcurl made and has not closed
   std::unordered_map<CURL*, Transfer> transfers_;
   std::deque<Finished> finished_;
   bool retire_failed_ = false;

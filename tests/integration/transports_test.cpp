@@ -28,6 +28,7 @@
 #include <condition_variable>
 #include <ctime>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -786,6 +787,50 @@ TEST_F(WebhookTransportTest, BadUrlsAndHeadersArePermanent) {
 }
 
 using CurlMultiTest = TransportLoopTest;
+
+// Between transfers a connection's socket stays registered with the loop (parked). A receiver
+// that closes an idle kept-alive connection (this one after 1 s) makes it readable while parked:
+// the next post must go out on a new connection, not wait on the dead one until its timeout.
+TEST_F(WebhookTransportTest, AConnectionTheReceiverClosedWhileIdleIsNotReused) {
+  Receiver receiver([](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  auto transport = notifiers::make_webhook_transport(multi, settings());
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(post_one(*transport, webhook(receiver.url(), i)).kind, SendResult::Kind::sent);
+  EXPECT_EQ(receiver.connections(), 1u) << "kept alive and reused";
+  run_until([] { return false; }, 2500ms);  // the receiver's keep-alive timeout passes
+  const auto r = post_one(*transport, webhook(receiver.url(), 4));
+  EXPECT_EQ(r.kind, SendResult::Kind::sent) << describe(r);
+  EXPECT_EQ(receiver.connections(), 2u);
+}
+
+std::size_t open_descriptors() {
+  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
+}
+
+// Sockets are closed by the multi (libcurl's close callback), parked or not: none is left open
+// once it is gone.
+TEST_F(CurlMultiTest, EverySocketIsClosedWhenItGoes) {
+  Receiver receiver([](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  // The loop's own descriptors (epoll, its timer and wake-up) are made on first use.
+  asio::steady_timer first_use(loop, 1ms);
+  bool waited = false;
+  first_use.async_wait([&](const boost::system::error_code&) { waited = true; });
+  ASSERT_TRUE(run_until([&] { return waited; }));
+  const std::size_t before = open_descriptors();
+  {
+    notifiers::CurlMulti multi(loop.get_executor(), notifiers::CurlOptions{.max_host_connections = 4});
+    notifiers::WebhookSettings s;
+    s.allowed = [](const sockaddr*) { return true; };
+    s.max_host_connections = 4;
+    auto transport = notifiers::make_webhook_transport(multi, s);
+    int sent = 0;
+    for (int i = 0; i < 40; ++i)
+      transport->post(webhook(receiver.url(), i), [&](SendResult r) { sent += r.ok() ? 1 : 0; });
+    ASSERT_TRUE(run_until([&] { return sent == 40; }));
+    EXPECT_GT(open_descriptors(), before) << "connections kept for reuse";
+  }
+  // The receiver closes its ends when it sees ours closed.
+  EXPECT_TRUE(run_until([&] { return open_descriptors() <= before; }, 10s)) << open_descriptors() << " > " << before;
+}
 
 TEST_F(CurlMultiTest, DestroyingItWithTransfersInFlightDropsThem) {
   std::mutex mutex;
