@@ -112,6 +112,14 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
   };
   std::map<std::int64_t, BatchEvent> events;
   Batch batch;
+  // Go on from the last full claim's position, past the rows in flight before it; from the
+  // start when the last claim came back short, and at least once a second, for rows that
+  // became due behind the position (a crashed instance's lease that ran out, a late commit).
+  const auto steady_now = std::chrono::steady_clock::now();
+  if (position_ && steady_now - walked_from_start_ >= std::chrono::seconds(1)) position_.reset();
+  if (!position_) walked_from_start_ = steady_now;
+  const QueuePosition from = position_.value_or(QueuePosition{"-infinity", "00000000-0000-0000-0000-000000000000"});
+  std::optional<QueuePosition> reached;
   std::string link_key;
   {
     std::lock_guard lock(link_key_mutex_);
@@ -120,6 +128,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
   database_.transact([&](pqxx::work& tx) {
     rows.clear();
     events.clear();
+    reached.reset();
     if (link_key.empty()) {
       link_key = store::server_secret(tx, "links", now_sql);
       std::lock_guard lock(link_key_mutex_);
@@ -130,8 +139,8 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     // thinks few rows are due reads them all through a bitmap and sorts them, on every claim;
     // walking the due-time index in order stops after `limit` rows.
     tx.exec("SET LOCAL synchronous_commit = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off");
-    // Due notifications oldest first: pending ones, and those whose lease ran out (a crashed
-    // instance's). The walk of the queue index passes only the few in flight. One statement
+    // Due notifications oldest first, from the position (schema 012): pending ones, and those
+    // whose lease ran out (a crashed instance's). One statement
     // claims them and reads what composing needs; the claim is a HOT update (schemas 009, 010).
     // The limit is part of the text: a plan made for an unknown limit need not walk the index.
     // The rows are updated where the walk found them (by ctid), without locking them first (a
@@ -145,13 +154,15 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
         "  UPDATE notifications n SET state = 'sending', lease_owner = $2, "
         "    lease_expires_at = $1::timestamptz + $3::interval, attempts = n.attempts + 1 "
         "  WHERE n.ctid = ANY (ARRAY(SELECT ctid FROM notifications WHERE queued AND due_at <= $1 "
-        "      AND (state = 'pending' OR lease_expires_at <= $1) ORDER BY due_at LIMIT " + std::to_string(limit) + ")) "
+        "      AND (due_at, id) > ($4::timestamptz, $5::uuid) AND (state = 'pending' OR lease_expires_at <= $1) "
+        "      ORDER BY due_at, id LIMIT " + std::to_string(limit) + ")) "
         "    AND n.queued AND n.due_at <= $1 AND (n.state = 'pending' OR n.lease_expires_at <= $1) "
         "  RETURNING n.id, n.channel, n.kind, n.recipient, n.payload, n.attempts, n.member_id, n.community_id, "
         "    n.endpoint_id, n.event_id, n.due_at) "
         "SELECT n.id, n.channel, n.kind, n.recipient, n.payload::text, n.attempts, n.member_id, n.community_id, "
         "n.endpoint_id, coalesce(m.name, ''), coalesce(m.time_zone, 'UTC'), c.slug, c.name, e.url, e.secret, "
-        "e.previous_secret, e.previous_secret_until, e.status, coalesce(m.preferences_link_version, 0), n.event_id "
+        "e.previous_secret, e.previous_secret_until, e.status, coalesce(m.preferences_link_version, 0), n.event_id, "
+        "n.due_at "
         "FROM claimed n "
         // Only an email needs its member and community (names, zone, links, List-Id). For a
         // webhook the condition on n.channel skips the lookup (a one-time filter; OFFSET 0 keeps
@@ -160,8 +171,8 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
         "  WHERE id = n.member_id AND n.channel = 'email' OFFSET 0) m ON true "
         "LEFT JOIN LATERAL (SELECT slug, name FROM communities "
         "  WHERE id = n.community_id AND n.channel = 'email' OFFSET 0) c ON true "
-        "LEFT JOIN webhook_endpoints e ON e.id = n.endpoint_id ORDER BY n.due_at",
-        now_sql, options_.owner, std::to_string(options_.lease.count()) + " milliseconds");
+        "LEFT JOIN webhook_endpoints e ON e.id = n.endpoint_id ORDER BY n.due_at, n.id",
+        now_sql, options_.owner, std::to_string(options_.lease.count()) + " milliseconds", from.due_at, from.id);
     for (const auto& r : claimed) {
       Row row;
       row.id = r[0].as<std::string>();
@@ -184,6 +195,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
       row.endpoint_status = nullable(r[17]);
       row.link_version = r[18].as<std::int64_t>();
       if (!r[19].is_null()) row.event_id = r[19].as<std::int64_t>();
+      reached = QueuePosition{r[20].as<std::string>(), row.id};
       rows.push_back(std::move(row));
     }
     std::vector<std::int64_t> event_ids;
@@ -211,6 +223,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     batch.next_due = next.empty() || next[0][0].is_null() ? std::nullopt
                                                           : std::optional(store::parse_sql_instant(next[0][0].c_str()));
   });
+  position_ = rows.size() == limit ? reached : std::nullopt;
 
   std::vector<Claimed>& out = batch.items;
   out.reserve(rows.size());

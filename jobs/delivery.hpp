@@ -95,6 +95,13 @@ class DeliveryWorker {
   // the first): while one is claimed the other's batch is sent, so the transports do not run
   // dry between batches.
   const std::size_t chunk_;
+  // Claims-thread state: where the last full claim ended in the queue's order (due_at as
+  // PostgreSQL wrote it, id), and when a claim last walked the queue from its start.
+  struct QueuePosition {
+    std::string due_at, id;
+  };
+  std::optional<QueuePosition> position_;
+  std::chrono::steady_clock::time_point walked_from_start_{};
   std::mutex link_key_mutex_;
   std::string link_key_;  // signs unsubscribe and preferences links (server_secrets)
   // Loop-thread state.

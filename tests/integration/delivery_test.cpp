@@ -505,6 +505,30 @@ TEST_F(Delivery, TwoInstancesDrainOneQueueSendingEachNotificationOnce) {
   EXPECT_EQ(scalar("SELECT count(DISTINCT lease_owner) FROM notifications WHERE lease_owner IS NOT NULL"), 2);
 }
 
+// Claims go on from where the last full one ended in the queue's order (schema 012). A row that
+// becomes due behind that position while a backlog drains (here: due an hour ago, as a late
+// commit or a crashed instance's lease that ran out would be) is still claimed before the
+// backlog is: a claim walks from the start again at least once a second.
+TEST_F(Delivery, ARowDueBehindTheClaimsPositionIsStillSent) {
+  Receiver receiver({}, 10ms);  // a backlog that lasts seconds
+  const auto endpoint_id = endpoint(receiver.url(), convene::notifiers::generate_webhook_secret());
+  constexpr int kBacklog = 3000;
+  sql("INSERT INTO notifications (id, dedupe_key, member_id, community_id, endpoint_id, channel, kind, recipient, "
+      "payload, due_at, created_at) "
+      "SELECT notification_id('test:backlog:' || g), 'test:backlog:' || g, " + std::to_string(member) + ", " +
+      std::to_string(community) + ", " + std::to_string(endpoint_id) + ", 'webhook', 'topic.posted', '" +
+      receiver.url() + "', '{}', now() - interval '1 minute', now() FROM generate_series(1, " +
+      std::to_string(kBacklog) + ") g");
+  Worker worker(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 120s, 60s);
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notifications WHERE state = 'sent'") >= 300; }));
+  const auto behind = webhook_notification(endpoint_id);
+  sql("UPDATE notifications SET due_at = now() - interval '1 hour' WHERE id = '" + behind + "'");
+  ASSERT_TRUE(eventually([&] { return state(behind) != "pending"; }, 60s));
+  EXPECT_GT(scalar("SELECT count(*) FROM notifications WHERE state = 'pending'"), 0)
+      << "claimed while the backlog still waited, not after it";
+  EXPECT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notifications WHERE state = 'sent'") == kBacklog + 1; }, 60s));
+}
+
 // An outcome that comes back after another instance took the lease over (a lease that ran out
 // while this one was stalled) is kept as an attempt, but leaves the row to its new owner.
 TEST_F(Delivery, AnOutcomeAfterTheLeaseWasTakenOverIsKeptButLeavesTheRowToItsNewOwner) {
