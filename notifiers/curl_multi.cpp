@@ -225,11 +225,11 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
       return;
     }
     std::shared_ptr<Watch> watch;
-    // A parked socket is taken up again for reading: an idle connection that became readable
-    // meanwhile (the peer closed it) is one libcurl finds dead and never reuses. For writing it is
-    // registered anew: the loop waits for edges, and an idle socket's was long consumed, so only
-    // a new registration reports that it is writable.
-    const bool unpark = it != watches_.end() && it->second->parked && !(what & CURL_POLL_OUT);
+    // A parked socket is taken up as it is. Each wait started on it re-arms it in epoll
+    // (Asio's EPOLL_CTL_MOD when no operation is queued), which reports readiness that came
+    // while it was parked; an idle connection that became readable meanwhile (the peer closed
+    // it) is one libcurl finds dead and never reuses.
+    const bool unpark = it != watches_.end() && it->second->parked;
     if (it != watches_.end() && (it->second.get() == known || unpark)) {
       watch = it->second;
       if (watch->parked) {

@@ -488,7 +488,7 @@ TEST_F(Delivery, TwoInstancesDrainOneQueueSendingEachNotificationOnce) {
       std::to_string(kNotifications) + ") g");
   {
     // Timeouts long enough that no post is retried: the receiver serves a few connections at a
-    // time, and each instance opens up to 32.
+    // time, and each instance opens up to 8 (the transport's default).
     Worker first(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 120s, 60s);
     Worker second(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 120s, 60s);
     ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notifications WHERE state = 'sent'") == kNotifications; }, 60s));

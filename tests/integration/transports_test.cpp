@@ -790,7 +790,8 @@ using CurlMultiTest = TransportLoopTest;
 
 // Between transfers a connection's socket stays registered with the loop (parked). A receiver
 // that closes an idle kept-alive connection (this one after 1 s) makes it readable while parked:
-// the next post must go out on a new connection, not wait on the dead one until its timeout.
+// the next post must go out on a new connection, not wait on the dead one until its timeout
+// (libcurl's check before reuse finds it dead; parking must not hide that or hang).
 TEST_F(WebhookTransportTest, AConnectionTheReceiverClosedWhileIdleIsNotReused) {
   Receiver receiver([](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   auto transport = notifiers::make_webhook_transport(multi, settings());
