@@ -200,9 +200,10 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
       row.endpoint_status = nullable(r[17]);
       row.link_version = r[18].as<std::int64_t>();
       if (!r[19].is_null()) row.event_id = r[19].as<std::int64_t>();
-      reached = QueuePosition{r[20].as<std::string>(), row.id};
       rows.push_back(std::move(row));
     }
+    // Rows come in queue order: the last is where this claim ended.
+    if (!rows.empty()) reached = QueuePosition{claimed[claimed.size() - 1][20].as<std::string>(), rows.back().id};
     std::vector<std::int64_t> event_ids;
     for (const auto& row : rows)
       if (row.event_id) event_ids.push_back(*row.event_id);

@@ -229,13 +229,9 @@ class CurlMulti::Impl : public std::enable_shared_from_this<Impl> {
     // (Asio's EPOLL_CTL_MOD when no operation is queued), which reports readiness that came
     // while it was parked; an idle connection that became readable meanwhile (the peer closed
     // it) is one libcurl finds dead and never reuses.
-    const bool unpark = it != watches_.end() && it->second->parked;
-    if (it != watches_.end() && (it->second.get() == known || unpark)) {
+    if (it != watches_.end() && (it->second.get() == known || it->second->parked)) {
       watch = it->second;
-      if (watch->parked) {
-        watch->parked = false;
-        curl_multi_assign(multi_.get(), s, watch.get());
-      }
+      if (std::exchange(watch->parked, false)) curl_multi_assign(multi_.get(), s, watch.get());
     } else {
       if (it != watches_.end()) {  // a stale watch for a number libcurl has reused
         it->second->retire();

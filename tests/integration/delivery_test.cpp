@@ -179,6 +179,15 @@ class Delivery : public convene::testing::MigratedDatabaseTest {
                "hook:" + std::to_string(++serial), event, member, community, payload, endpoint_id)[0][0]
         .as<std::string>();
   }
+  // `count` webhooks for Ada's endpoint at once, due `due_sql` (an SQL expression).
+  void many_webhook_notifications(std::int64_t endpoint_id, int count, const std::string& due_sql = "now()") {
+    sql("INSERT INTO notifications (id, dedupe_key, member_id, community_id, endpoint_id, channel, kind, recipient, "
+        "payload, due_at, created_at) "
+        "SELECT notification_id(k.key), k.key, $1, $2, e.id, 'webhook', 'topic.posted', e.url, '{}', " + due_sql + ", now() "
+        "FROM generate_series(1, $4) g JOIN webhook_endpoints e ON e.id = $3 "
+        "CROSS JOIN LATERAL (SELECT 'hooks:' || $5::int || ':' || g AS key) k",
+        member, community, endpoint_id, count, ++serial);
+  }
   bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
     return convene::testing::wait_until(condition, timeout);
   }
@@ -480,12 +489,7 @@ TEST_F(Delivery, TwoInstancesDrainOneQueueSendingEachNotificationOnce) {
   Receiver receiver;
   const auto endpoint_id = endpoint(receiver.url(), convene::notifiers::generate_webhook_secret());
   constexpr int kNotifications = 2000;
-  sql("INSERT INTO notifications (id, dedupe_key, member_id, community_id, endpoint_id, channel, kind, recipient, "
-      "payload, due_at, created_at) "
-      "SELECT notification_id('test:both:' || g), 'test:both:' || g, " + std::to_string(member) + ", " +
-      std::to_string(community) + ", " + std::to_string(endpoint_id) + ", 'webhook', 'topic.posted', '" +
-      receiver.url() + "', '{\"title\": \"T\"}', now(), now() FROM generate_series(1, " +
-      std::to_string(kNotifications) + ") g");
+  many_webhook_notifications(endpoint_id, kNotifications);
   {
     // Timeouts long enough that no post is retried: the receiver serves a few connections at a
     // time, and each instance opens up to 8 (the transport's default).
@@ -513,12 +517,7 @@ TEST_F(Delivery, ARowDueBehindTheClaimsPositionIsStillSent) {
   Receiver receiver({}, 10ms);  // a backlog that lasts seconds
   const auto endpoint_id = endpoint(receiver.url(), convene::notifiers::generate_webhook_secret());
   constexpr int kBacklog = 3000;
-  sql("INSERT INTO notifications (id, dedupe_key, member_id, community_id, endpoint_id, channel, kind, recipient, "
-      "payload, due_at, created_at) "
-      "SELECT notification_id('test:backlog:' || g), 'test:backlog:' || g, " + std::to_string(member) + ", " +
-      std::to_string(community) + ", " + std::to_string(endpoint_id) + ", 'webhook', 'topic.posted', '" +
-      receiver.url() + "', '{}', now() - interval '1 minute', now() FROM generate_series(1, " +
-      std::to_string(kBacklog) + ") g");
+  many_webhook_notifications(endpoint_id, kBacklog, "now() - interval '1 minute'");
   Worker worker(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 120s, 60s);
   ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notifications WHERE state = 'sent'") >= 300; }));
   const auto behind = webhook_notification(endpoint_id);

@@ -10,6 +10,7 @@
 
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 using namespace convene::store;
 using convene::testing::DatabaseTest;
@@ -38,6 +39,16 @@ void migrate_before(pqxx::connection& c, int version) {
   std::erase_if(before, [version](const Migration& m) { return m.version >= version; });
   if (before.size() == project_migrations().size()) throw std::logic_error("no project migration to leave out");
   migrate(c, before);
+}
+
+// The database as a release before migration `version` left it, with `seed` run on it (rows of
+// that release), then migrated to the project's newest schema.
+void migrate_across(pqxx::connection& c, int version, const std::vector<std::string>& seed) {
+  migrate_before(c, version);
+  pqxx::work tx(c);
+  for (const auto& statement : seed) tx.exec(statement);
+  tx.commit();
+  migrate(c, project_migrations());
 }
 
 bool table_exists(const std::string& url, const std::string& table) {
@@ -151,19 +162,13 @@ TEST_F(Migrations, StatusReportsPendingChangedAndUnknown) {
 // 010 moves each notification's attempts into its row; the view keeps the rows' old shape.
 TEST_F(Migrations, AttemptsRecordedBefore010AreKeptInOrder) {
   pqxx::connection c(db.url());
-  migrate_before(c, 10);
-  {
-    pqxx::work tx(c);
-    tx.exec(
-        "INSERT INTO notifications (id, dedupe_key, channel, kind, recipient, due_at, created_at) VALUES "
-        "('00000000-0000-4000-8000-000000000010', 'k', 'email', 'topic.posted', 'ada@example.org', now(), now())");
-    tx.exec(
-        "INSERT INTO notification_attempts (notification_id, attempted_at, outcome, response_code, response_text) VALUES "
-        "('00000000-0000-4000-8000-000000000010', '2026-11-28T10:00:01.5Z', 'sent', 204, NULL), "
-        "('00000000-0000-4000-8000-000000000010', '2026-11-28T10:00:00Z', 'transient', 503, 'Service Unavailable')");
-    tx.commit();
-  }
-  migrate(c, project_migrations());
+  migrate_across(
+      c, 10,
+      {"INSERT INTO notifications (id, dedupe_key, channel, kind, recipient, due_at, created_at) VALUES "
+       "('00000000-0000-4000-8000-000000000010', 'k', 'email', 'topic.posted', 'ada@example.org', now(), now())",
+       "INSERT INTO notification_attempts (notification_id, attempted_at, outcome, response_code, response_text) VALUES "
+       "('00000000-0000-4000-8000-000000000010', '2026-11-28T10:00:01.5Z', 'sent', 204, NULL), "
+       "('00000000-0000-4000-8000-000000000010', '2026-11-28T10:00:00Z', 'transient', 503, 'Service Unavailable')"});
   pqxx::nontransaction tx(c);
   const auto rows = tx.exec(
       "SELECT attempt, attempted_at = '2026-11-28T10:00:00Z', outcome, response_code, response_text, "
@@ -211,30 +216,23 @@ std::string expected_notification_id(const std::string& key) {
 // id they went out with (Message-ID, webhook-id), also for a retry.
 TEST_F(Migrations, NotificationIdsDeriveFromTheirDedupeKeys) {
   pqxx::connection c(db.url());
-  migrate_before(c, 11);
-  {
-    pqxx::work tx(c);
-    tx.exec(
-        "INSERT INTO members (id, email, name, time_zone, created_at, updated_at) OVERRIDING SYSTEM VALUE "
-        "VALUES (1, 'ada@example.org', 'Ada', 'UTC', now(), now())");
-    tx.exec(
-        "INSERT INTO notifications (id, dedupe_key, member_id, channel, kind, recipient, state, attempts, due_at, "
-        "created_at) VALUES "
-        "('00000000-0000-4000-8000-00000000000a', 'never-tried', 1, 'email', 'topic.posted', 'a@example.org', "
-        "  'pending', 0, now(), now()), "
-        "('00000000-0000-4000-8000-00000000000b', 'digest:1:daily:x', 1, 'email', 'digest.daily', 'a@example.org', "
-        "  'pending', 0, now(), now()), "
-        "('00000000-0000-4000-8000-00000000000d', 'went-out', 1, 'email', 'topic.posted', 'a@example.org', "
-        "  'sent', 1, now(), now()), "
-        "('00000000-0000-4000-8000-00000000000c', 'being-retried', 1, 'email', 'topic.posted', 'a@example.org', "
-        "  'pending', 2, now(), now())");
-    tx.exec(
-        "INSERT INTO digests (member_id, cadence, period_end, period_label, periods_covered, covered_from, covered_to, "
-        "item_count, notification_id, created_at) VALUES (1, 'daily', '2026-11-28T07:00:00Z', '2026-11-28', 1, "
-        "'2026-11-27T07:00:00Z', '2026-11-28T07:00:00Z', 3, '00000000-0000-4000-8000-00000000000b', now())");
-    tx.commit();
-  }
-  migrate(c, project_migrations());
+  migrate_across(
+      c, 11,
+      {"INSERT INTO members (id, email, name, time_zone, created_at, updated_at) OVERRIDING SYSTEM VALUE "
+       "VALUES (1, 'ada@example.org', 'Ada', 'UTC', now(), now())",
+       "INSERT INTO notifications (id, dedupe_key, member_id, channel, kind, recipient, state, attempts, due_at, "
+       "created_at) VALUES "
+       "('00000000-0000-4000-8000-00000000000a', 'never-tried', 1, 'email', 'topic.posted', 'a@example.org', "
+       "  'pending', 0, now(), now()), "
+       "('00000000-0000-4000-8000-00000000000b', 'digest:1:daily:x', 1, 'email', 'digest.daily', 'a@example.org', "
+       "  'pending', 0, now(), now()), "
+       "('00000000-0000-4000-8000-00000000000d', 'went-out', 1, 'email', 'topic.posted', 'a@example.org', "
+       "  'sent', 1, now(), now()), "
+       "('00000000-0000-4000-8000-00000000000c', 'being-retried', 1, 'email', 'topic.posted', 'a@example.org', "
+       "  'pending', 2, now(), now())",
+       "INSERT INTO digests (member_id, cadence, period_end, period_label, periods_covered, covered_from, covered_to, "
+       "item_count, notification_id, created_at) VALUES (1, 'daily', '2026-11-28T07:00:00Z', '2026-11-28', 1, "
+       "'2026-11-27T07:00:00Z', '2026-11-28T07:00:00Z', 3, '00000000-0000-4000-8000-00000000000b', now())"});
   pqxx::work tx(c);
   const auto id_of = [&](const std::string& key) {
     return tx.exec_params("SELECT id FROM notifications WHERE dedupe_key = $1", key)[0][0].as<std::string>();
