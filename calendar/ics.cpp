@@ -9,9 +9,11 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "calendar/durations.hpp"
+#include "calendar/recurrence.hpp"
 #include "calendar/vtimezone.hpp"
 
 namespace convene::calendar {
@@ -108,16 +110,69 @@ struct TimeForm {
   std::string value(LocalDateTime t) const { return all_day ? detail::ical_date(t) : detail::ical_local(t); }
 };
 
+// A DTSTART or DTEND: a wall-clock time in the event's zone, or an instant (the end of an
+// occurrence the rule gives lasts the series' exact duration, DESIGN §3).
+using When = std::variant<LocalDateTime, Instant>;
+
+// An occurrence of a series written as a VEVENT of its own (RECURRENCE-ID): moved by a
+// coordinator, or at a local time that does not exist or repeats.
+struct Moved {
+  LocalDateTime recurrence_id;
+  When start, end;
+  int sequence = 0;
+};
+
 struct Prepared {
   const IcsEvent* event = nullptr;
   TimeForm form;
   std::string rrule;                 // upper-cased, empty when none
   std::vector<std::string> exdates;  // rendered values, sorted, unique
-  std::vector<const IcsOverride*> overrides;
-  std::vector<seconds> alarms;  // distinct, in the given order
+  std::vector<Moved> overrides;      // sorted by RECURRENCE-ID, unique, none cancelled
+  std::vector<seconds> alarms;       // distinct, in the given order
+  std::optional<LocalDateTime> last_start;  // a timed series: its last start before the horizon
 };
 
-Prepared prepare(const IcsEvent& e) {
+// The parameters and value of a DTSTART or DTEND that no client can read as another instant
+// (DESIGN §3): a local time that exists once, with its TZID; a local time in a gap as the wall
+// reading it becomes; the first of a repeated local time, or an instant that reads as one, in
+// UTC. Plain dates as they are.
+std::pair<std::string, std::string> unambiguous(const TimeForm& form, const When& when) {
+  if (const auto* local = std::get_if<LocalDateTime>(&when)) {
+    if (form.all_day) return {form.params(), form.value(*local)};
+    const ResolvedLocal resolved = resolve_local(*local, form.tzid);
+    if (resolved.kind == LocalTimeKind::unique) return {form.params(), form.value(*local)};
+    return unambiguous(form, resolved.instant);
+  }
+  const Instant instant = std::get<Instant>(when);
+  const LocalDateTime reading = to_local(instant, form.tzid);
+  const ResolvedLocal back = resolve_local(reading, form.tzid);
+  if (back.kind == LocalTimeKind::unique && back.instant == instant) return {form.params(), form.value(reading)};
+  return {"", utc(instant)};
+}
+
+// DTEND: never before DTSTART; an all-day event lasts at least one day.
+LocalDateTime end_of(const TimeForm& form, LocalDateTime start, LocalDateTime end) {
+  if (form.all_day) {
+    const auto first = std::chrono::floor<days>(start), last = std::chrono::floor<days>(end);
+    return last <= first ? LocalDateTime{first + days{1}} : LocalDateTime{last};
+  }
+  return end < start ? start : end;
+}
+
+// The series an event's DTSTART, DTEND, zone, RRULE and EXDATEs describe, lasting the exact
+// time between its start and end instants, as the daemon's meetings do.
+Series series_of(const IcsEvent& e) {
+  Series s;
+  s.start = e.start;
+  s.zone = e.zone;
+  s.duration = std::chrono::duration_cast<seconds>(to_instant(std::max(e.end, e.start), e.zone) - to_instant(e.start, e.zone));
+  s.duration = std::max(s.duration, seconds{0});
+  s.rrule = e.rrule;
+  s.exdates = e.exdates;
+  return s;
+}
+
+Prepared prepare(const IcsEvent& e, Instant horizon) {
   Prepared p;
   p.event = &e;
   p.form.all_day = e.all_day;
@@ -143,34 +198,38 @@ Prepared prepare(const IcsEvent& e) {
     std::sort(p.exdates.begin(), p.exdates.end());
     p.exdates.erase(std::unique(p.exdates.begin(), p.exdates.end()), p.exdates.end());
 
-    for (const IcsOverride& o : e.overrides) p.overrides.push_back(&o);
-    std::stable_sort(p.overrides.begin(), p.overrides.end(), [&](const IcsOverride* a, const IcsOverride* b) {
-      return p.form.value(a->recurrence_id) < p.form.value(b->recurrence_id);
-    });
+    for (const IcsOverride& o : e.overrides)
+      p.overrides.push_back(Moved{o.recurrence_id, o.start, end_of(p.form, o.start, o.end), o.sequence});
+    const auto by_id = [&](const Moved& a, const Moved& b) {
+      return p.form.value(a.recurrence_id) < p.form.value(b.recurrence_id);
+    };
+    std::stable_sort(p.overrides.begin(), p.overrides.end(), by_id);
     p.overrides.erase(std::unique(p.overrides.begin(), p.overrides.end(),
-                                  [&](const IcsOverride* a, const IcsOverride* b) {
-                                    return p.form.value(a->recurrence_id) == p.form.value(b->recurrence_id);
-                                  }),
+                                  [&](const Moved& a, const Moved& b) { return !by_id(a, b) && !by_id(b, a); }),
                       p.overrides.end());
-    std::erase_if(p.overrides, [&](const IcsOverride* o) {
-      return std::binary_search(p.exdates.begin(), p.exdates.end(), p.form.value(o->recurrence_id));
+    std::erase_if(p.overrides, [&](const Moved& o) {
+      return std::binary_search(p.exdates.begin(), p.exdates.end(), p.form.value(o.recurrence_id));
     });
+    if (!e.all_day) {
+      // Occurrences the rule puts in a gap or a repeat, up to the horizon, each with its instant
+      // (a moved one already has its own times).
+      const SeriesScan scan = scan_series(series_of(e), horizon);
+      p.last_start = scan.last_start;
+      std::vector<Moved> irregular;
+      for (const IrregularOccurrence& i : scan.irregular) {
+        const Moved m{i.occurrence.local_start, i.occurrence.start, i.occurrence.end, e.sequence};
+        if (!std::binary_search(p.overrides.begin(), p.overrides.end(), m, by_id)) irregular.push_back(m);
+      }
+      const auto middle = p.overrides.insert(p.overrides.end(), irregular.begin(), irregular.end());
+      std::inplace_merge(p.overrides.begin(), middle, p.overrides.end(), by_id);
+    }
   }
   for (seconds a : e.alarms)
     if (std::find(p.alarms.begin(), p.alarms.end(), a) == p.alarms.end()) p.alarms.push_back(a);
   return p;
 }
 
-// DTEND: never before DTSTART; an all-day event lasts at least one day.
-LocalDateTime end_of(const TimeForm& form, LocalDateTime start, LocalDateTime end) {
-  if (form.all_day) {
-    const auto first = std::chrono::floor<days>(start), last = std::chrono::floor<days>(end);
-    return last <= first ? LocalDateTime{first + days{1}} : LocalDateTime{last};
-  }
-  return end < start ? start : end;
-}
-
-void write_vevent(std::string& out, const Prepared& p, const IcsOverride* moved) {
+void write_vevent(std::string& out, const Prepared& p, const Moved* moved) {
   const IcsEvent& e = *p.event;
   const std::string params = p.form.params();
   line(out, "BEGIN:VEVENT");
@@ -182,13 +241,20 @@ void write_vevent(std::string& out, const Prepared& p, const IcsOverride* moved)
   prop(out, "SEQUENCE", std::to_string(moved != nullptr ? std::max(moved->sequence, e.sequence) : e.sequence));
   prop(out, "STATUS", e.status);
   prop(out, "TRANSP", e.transparent ? "TRANSPARENT" : "OPAQUE");
-  const LocalDateTime start = moved != nullptr ? moved->start : e.start;
-  const LocalDateTime end = moved != nullptr ? moved->end : e.end;
-  prop(out, "DTSTART" + params, p.form.value(start));
-  prop(out, "DTEND" + params, p.form.value(end_of(p.form, start, end)));
   if (moved == nullptr && !p.rrule.empty()) {
+    // The series' own DTSTART and DTEND are the rule's nominal local times; an occurrence
+    // whose local time needs DESIGN §3's rule has a VEVENT of its own.
+    prop(out, "DTSTART" + params, p.form.value(e.start));
+    prop(out, "DTEND" + params, p.form.value(end_of(p.form, e.start, e.end)));
     prop(out, "RRULE", p.rrule);
     for (const std::string& x : p.exdates) prop(out, "EXDATE" + params, x);
+  } else {
+    const When start = moved != nullptr ? moved->start : When{std::in_place_type<LocalDateTime>, e.start};
+    const When end = moved != nullptr ? moved->end : When{std::in_place_type<LocalDateTime>, end_of(p.form, e.start, e.end)};
+    for (const auto& [name, when] : {std::pair<const char*, const When&>{"DTSTART", start}, {"DTEND", end}}) {
+      const auto [when_params, value] = unambiguous(p.form, when);
+      prop(out, name + when_params, value);
+    }
   }
   const std::string summary = escape_text(e.summary);
   prop(out, "SUMMARY", summary);
@@ -297,9 +363,11 @@ std::string render_ics(const IcsCalendar& calendar) {
   events.reserve(calendar.events.size());
   std::map<std::string, std::pair<int, int>, std::less<>> zone_years;  // first and last year used
   for (const IcsEvent& e : calendar.events) {
-    events.push_back(prepare(e));
+    events.push_back(prepare(e, calendar.horizon));
     if (e.all_day) continue;
-    const auto note = [&](LocalDateTime t) {
+    const auto note = [&](const When& when) {
+      const auto* local = std::get_if<LocalDateTime>(&when);
+      const LocalDateTime t = local != nullptr ? *local : to_local(std::get<Instant>(when), e.zone);
       const int y = int(std::chrono::year_month_day{std::chrono::floor<days>(t)}.year());
       auto [it, inserted] = zone_years.try_emplace(e.zone, y, y);
       if (!inserted) {
@@ -307,14 +375,16 @@ std::string render_ics(const IcsCalendar& calendar) {
         it->second.second = std::max(it->second.second, y);
       }
     };
+    const Prepared& p = events.back();
     note(e.start);
-    note(end_of(events.back().form, e.start, e.end));
+    note(end_of(p.form, e.start, e.end));
     if (e.rrule) {
+      if (p.last_start) note(*p.last_start + (end_of(p.form, e.start, e.end) - e.start));
       for (const LocalDateTime& x : e.exdates) note(x);
-      for (const IcsOverride* o : events.back().overrides) {
-        note(o->recurrence_id);
-        note(o->start);
-        note(end_of(events.back().form, o->start, o->end));
+      for (const Moved& o : p.overrides) {
+        note(o.recurrence_id);
+        note(o.start);
+        note(o.end);
       }
     }
   }
@@ -343,7 +413,7 @@ std::string render_ics(const IcsCalendar& calendar) {
   for (const auto& [zone, years] : zone_years) out += render_vtimezone(zone, years.first, years.second);
   for (const Prepared& p : events) {
     write_vevent(out, p, nullptr);
-    for (const IcsOverride* o : p.overrides) write_vevent(out, p, o);
+    for (const Moved& o : p.overrides) write_vevent(out, p, &o);
   }
   line(out, "END:VCALENDAR");
   return out;

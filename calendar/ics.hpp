@@ -50,7 +50,14 @@ struct IcsCalendar {
   std::optional<std::string> method;   // METHOD (e.g. "PUBLISH" for email attachments); feeds: none
   std::string prodid = "-//Convene//convened//EN";
   std::vector<IcsEvent> events;
+  // How far ahead the calendar is read: occurrences of a series up to here whose local time does
+  // not exist or repeats are written as VEVENTs of their own, and each VTIMEZONE covers the
+  // years up to here. Callers pass now + kIcsHorizon.
+  Instant horizon{};
 };
+
+// The horizon of feeds and attachments: calendar apps show years ahead.
+inline constexpr std::chrono::years kIcsHorizon{5};
 
 // The VCALENDAR text:
 // - CRLF line ends, content lines folded at 75 octets (fold_line), user text escaped
@@ -69,11 +76,19 @@ struct IcsCalendar {
 //   RECURRENCE-ID, which carries the TZID and value type of DTSTART; a duplicate RECURRENCE-ID
 //   or one that is also an EXDATE is dropped) repeating the series' descriptive properties and
 //   alarms. EXDATEs and overrides of an event without an RRULE are ignored.
+// - One instant per occurrence for every client (DESIGN §3): the times of a one-off event and
+//   of a moved occurrence are written so that no client can read them as another instant (a
+//   local time in a gap as the wall reading it becomes, 02:30 -> 03:30 on a New York
+//   spring-forward day; the first of a repeated local time in UTC); a series' occurrence up to
+//   `horizon` whose local time is in a gap or repeats gets a VEVENT of its own with its
+//   RECURRENCE-ID, its instant as start and its end the series' exact duration later. The
+//   series' own DTSTART, DTEND, EXDATEs and RECURRENCE-IDs keep the nominal local times.
 // - ORGANIZER only when the email is plausible (one '@', printable ASCII without
 //   space, quote, angle brackets, backslash, ',', ';' or ':'); CN is quoted when it must be,
 //   with control characters stripped and '"' replaced by '\''.
 // Deterministic: the same input gives the same bytes (feeds are ETagged by content hash).
-// Throws UnknownZone for the zone of a timed event, std::invalid_argument for programming errors:
+// Throws UnknownZone for the zone of a timed event, std::invalid_argument for programming errors
+// (and for an RRULE that recurrence.hpp refuses):
 // an unknown status, refresh <= 0, a METHOD or extra property name that is not an upper-case
 // token (or is one of the properties written here, BEGIN or END), an rrule with characters
 // outside [A-Za-z0-9;=,+-].

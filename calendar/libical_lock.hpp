@@ -27,6 +27,7 @@ icaltimezone* find_zone_locked(std::string_view name);
 icaltimezone* require_zone_locked(std::string_view name);  // throws UnknownZone
 std::chrono::seconds utc_offset_locked(icaltimezone* zone, std::chrono::sys_seconds t);
 Instant to_instant_locked(icaltimezone* zone, LocalDateTime local);
+ResolvedLocal resolve_local_locked(icaltimezone* zone, LocalDateTime local);
 LocalDateTime to_local_locked(icaltimezone* zone, Instant t);
 
 // A wall-clock reading as libical's time struct, in `zone` (nullptr: floating).

@@ -101,14 +101,14 @@ seconds utc_offset_locked(icaltimezone* zone, sys_seconds t) {
   return seconds{icaltimezone_get_utc_offset_of_utc_time(zone, &tt, &is_daylight)};
 }
 
-Instant to_instant_locked(icaltimezone* zone, LocalDateTime local) {
+ResolvedLocal resolve_local_locked(icaltimezone* zone, LocalDateTime local) {
   const sys_seconds wall{local.time_since_epoch()};  // the wall reading, as if it were UTC
   const auto offset_at = [zone](sys_seconds t) { return utc_offset_locked(zone, t); };
+  const auto at = [](sys_seconds t) { return std::chrono::time_point_cast<std::chrono::microseconds>(t); };
 
   // Usual case: one offset on both sides, and it maps back.
   const seconds before = offset_at(wall - kReach), after = offset_at(wall + kReach);
-  if (before == after && offset_at(wall - before) == before)
-    return std::chrono::time_point_cast<std::chrono::microseconds>(wall - before);
+  if (before == after && offset_at(wall - before) == before) return {at(wall - before), LocalTimeKind::unique};
 
   // Every offset in force within reach of the wall reading: an instant for `local` must be
   // wall - offset for one of them.
@@ -129,17 +129,21 @@ Instant to_instant_locked(icaltimezone* zone, LocalDateTime local) {
 
   // Instants whose wall reading is exactly `local`; twice in a fall-back: the earlier one.
   std::optional<sys_seconds> first;
+  int readings = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const sys_seconds t = wall - offsets[i];
-    if (offset_at(t) == offsets[i] && (!first || t < *first)) first = t;
+    if (offset_at(t) == offsets[i]) {
+      ++readings;
+      if (!first || t < *first) first = t;
+    }
   }
-  if (first) return std::chrono::time_point_cast<std::chrono::microseconds>(*first);
+  if (first) return {at(*first), readings > 1 ? LocalTimeKind::repeated : LocalTimeKind::unique};
 
-  // None: `local` is in a spring-forward gap. The first instant whose wall reading is past it
-  // is the transition instant; find it to the second.
+  // None: `local` is in a spring-forward gap. RFC 5545 §3.3.5: it is read with the offset in
+  // force before the gap, which shifts it forward by the gap's length (02:30 -> 03:30 EDT).
+  // Find the transition to the second; the offset before it is the one just before.
   sys_seconds lo = wall - kReach, hi = wall + kReach;  // reading(lo) <= wall < reading(hi)
-  if (lo + offset_at(lo) > wall || hi + offset_at(hi) <= wall)
-    return std::chrono::time_point_cast<std::chrono::microseconds>(wall - offset_at(wall - kReach));
+  if (lo + offset_at(lo) > wall || hi + offset_at(hi) <= wall) return {at(wall - before), LocalTimeKind::in_gap};
   while (hi - lo > seconds{1}) {
     const sys_seconds mid = lo + (hi - lo) / 2;
     if (mid + offset_at(mid) > wall)
@@ -147,8 +151,10 @@ Instant to_instant_locked(icaltimezone* zone, LocalDateTime local) {
     else
       lo = mid;
   }
-  return std::chrono::time_point_cast<std::chrono::microseconds>(hi);
+  return {at(wall - offset_at(lo)), LocalTimeKind::in_gap};
 }
+
+Instant to_instant_locked(icaltimezone* zone, LocalDateTime local) { return resolve_local_locked(zone, local).instant; }
 
 LocalDateTime to_local_locked(icaltimezone* zone, Instant t) {
   const sys_seconds s = std::chrono::floor<seconds>(t);
@@ -160,6 +166,11 @@ LocalDateTime to_local_locked(icaltimezone* zone, Instant t) {
 Instant to_instant(LocalDateTime local, std::string_view zone) {
   std::lock_guard lock(libical_mutex());
   return detail::to_instant_locked(detail::require_zone_locked(zone), local);
+}
+
+ResolvedLocal resolve_local(LocalDateTime local, std::string_view zone) {
+  std::lock_guard lock(libical_mutex());
+  return detail::resolve_local_locked(detail::require_zone_locked(zone), local);
 }
 
 LocalDateTime to_local(Instant t, std::string_view zone) {

@@ -35,14 +35,28 @@ class UnknownZone : public std::invalid_argument {
   using invalid_argument::invalid_argument;
 };
 
-// The instant at which `local` happens in `zone` (DESIGN §3):
-// - a local time that does not exist (spring-forward gap) maps to the first valid instant after
-//   it, the transition instant itself (02:30 on 2027-03-14 in America/New_York -> 07:00Z, which
-//   is 03:00 EDT);
+// The instant at which `local` happens in `zone`, by the one rule of DESIGN §3 (RFC 5545
+// §3.3.5, java.time, Python's zoneinfo with fold=0):
+// - a local time that does not exist (spring-forward gap) is read with the offset in force
+//   before the gap, which shifts it forward by the gap's length (02:30 on 2027-03-14 in
+//   America/New_York -> 07:30Z, which is 03:30 EDT);
 // - a local time that happens twice (fall back) maps to the first (earlier) instant
 //   (01:30 on 2027-11-07 in America/New_York -> 05:30Z, still EDT).
 // Throws UnknownZone.
 Instant to_instant(LocalDateTime local, std::string_view zone);
+
+// Whether a local time names one instant, none (a gap) or two (a repeat).
+enum class LocalTimeKind { unique, in_gap, repeated };
+
+struct ResolvedLocal {
+  Instant instant;  // to_instant's answer
+  LocalTimeKind kind = LocalTimeKind::unique;
+};
+
+// to_instant, and whether the local time needed the rule: calendars that read a local time
+// differently (ical.js takes the offset after a gap and the second of a repeat) must be given
+// such times as an instant. Throws UnknownZone.
+ResolvedLocal resolve_local(LocalDateTime local, std::string_view zone);
 
 // The wall-clock reading in `zone` at `t`, truncated to the second. Throws UnknownZone.
 LocalDateTime to_local(Instant t, std::string_view zone);

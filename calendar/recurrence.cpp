@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -368,6 +369,51 @@ std::optional<Occurrence> next_occurrence_after(const Series& series, Instant af
     if (start > after) return Occurrence{*local, start, start + series.duration};
   }
   return std::nullopt;
+}
+
+SeriesScan scan_series(const Series& series, Instant to) {
+  check_series(series);
+  const auto exdates = sorted(series.exdates);
+  SeriesScan out;
+  std::lock_guard lock(libical_mutex());
+  icaltimezone* zone = detail::require_zone_locked(series.zone);
+  LocalStarts starts{series, zone};
+  while (const auto local = starts.next()) {
+    const sys_seconds wall{local->time_since_epoch()};
+    if (wall - kReach >= to) break;
+    // One offset on both sides of the wall reading: the usual case needs no closer look.
+    if (detail::utc_offset_locked(zone, wall - kReach) == detail::utc_offset_locked(zone, wall + kReach)) {
+      if (wall - detail::utc_offset_locked(zone, wall - kReach) < to) out.last_start = *local;
+      continue;
+    }
+    const ResolvedLocal resolved = detail::resolve_local_locked(zone, *local);
+    if (resolved.instant >= to) break;
+    out.last_start = *local;
+    if (resolved.kind == LocalTimeKind::unique || cancelled(exdates, *local)) continue;
+    out.irregular.push_back({Occurrence{*local, resolved.instant, resolved.instant + series.duration}, resolved.kind});
+  }
+  return out;
+}
+
+std::vector<std::optional<LocalDateTime>> local_starts_of(const Series& series, const std::vector<Instant>& starts) {
+  std::vector<std::optional<LocalDateTime>> out(starts.size());
+  if (starts.empty()) return out;
+  const auto [earliest, latest] = std::minmax_element(starts.begin(), starts.end());
+  Series all = series;
+  all.exdates.clear();
+  const auto found = expand(all, *earliest, *latest + std::chrono::microseconds(1), kMaxRecurrenceSteps);
+  // By instant, not by position: in a gap, a later local time can start earlier.
+  std::map<Instant, LocalDateTime> by_start;
+  for (const Occurrence& o : found.occurrences) by_start.emplace(o.start, o.local_start);
+  for (std::size_t i = 0; i < starts.size(); ++i)
+    if (const auto match = by_start.find(starts[i]); match != by_start.end()) out[i] = match->second;
+  return out;
+}
+
+void add_exdates_at(Series& series, const std::vector<Instant>& starts) {
+  const auto locals = local_starts_of(series, starts);
+  for (std::size_t i = 0; i < starts.size(); ++i)
+    series.exdates.push_back(locals[i] ? *locals[i] : to_local(starts[i], series.zone));
 }
 
 }  // namespace convene::calendar

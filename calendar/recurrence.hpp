@@ -65,4 +65,32 @@ Expansion expand(const Series& series, Instant from, Instant to, std::size_t lim
 // series has ended (or the step guard was reached). Throws as expand does.
 std::optional<Occurrence> next_occurrence_after(const Series& series, Instant after);
 
+// An occurrence whose local start names no instant (a spring-forward gap) or two (a fall-back
+// repeat): its instant comes from the rule of DESIGN §3, which calendar clients do not all
+// follow, so calendars must be given it explicitly.
+struct IrregularOccurrence {
+  Occurrence occurrence;
+  LocalTimeKind kind = LocalTimeKind::in_gap;
+};
+
+struct SeriesScan {
+  std::vector<IrregularOccurrence> irregular;  // in order, EXDATEs removed
+  std::optional<LocalDateTime> last_start;     // of the last occurrence starting before `to`
+};
+
+// The series from DTSTART up to `to` (occurrences starting before it): the irregular
+// occurrences, and the last start. At most kMaxRecurrenceSteps steps. Throws as expand does.
+SeriesScan scan_series(const Series& series, Instant to);
+
+// The local start (the RECURRENCE-ID) of the occurrence of `series` starting at each of
+// `starts` (EXDATEs ignored), nullopt for an instant at which none starts. to_local is not the
+// inverse of an occurrence's start: one in a gap starts at a later wall reading than its own
+// (02:30 New York on a spring-forward Sunday starts at 03:30 EDT). Throws as expand does.
+std::vector<std::optional<LocalDateTime>> local_starts_of(const Series& series, const std::vector<Instant>& starts);
+
+// Adds the occurrences of `series` starting at `starts` (cancellations, stored by instant) to
+// its EXDATEs, by their local starts (local_starts_of; to_local for an instant at which no
+// occurrence starts).
+void add_exdates_at(Series& series, const std::vector<Instant>& starts);
+
 }  // namespace convene::calendar

@@ -84,13 +84,18 @@ TEST(LocalTime, ParsesAndFormatsDates) {
     EXPECT_FALSE(cal::parse_date(text)) << text;
 }
 
-TEST(ZoneRules, NewYorkSpringForwardGapMapsToTheTransitionInstant) {
+TEST(ZoneRules, NewYorkSpringForwardGapShiftsForwardByTheGap) {
   const std::string ny = "America/New_York";
-  // 2027-03-14: 02:00 EST jumps to 03:00 EDT at 07:00Z.
+  // 2027-03-14: 02:00 EST jumps to 03:00 EDT at 07:00Z. A time in the gap is read with the
+  // offset before it (RFC 5545 §3.3.5): 02:30 is 02:30 EST, which the clocks show as 03:30 EDT.
   EXPECT_EQ(cal::to_instant(local(2027, 3, 14, 1, 59, 59), ny), utc(2027, 3, 14, 6, 59, 59));
   EXPECT_EQ(cal::to_instant(local(2027, 3, 14, 2, 0), ny), utc(2027, 3, 14, 7, 0));
-  EXPECT_EQ(cal::to_instant(local(2027, 3, 14, 2, 30), ny), utc(2027, 3, 14, 7, 0));
-  EXPECT_EQ(cal::to_instant(local(2027, 3, 14, 2, 59, 59), ny), utc(2027, 3, 14, 7, 0));
+  EXPECT_EQ(cal::to_instant(local(2027, 3, 14, 2, 30), ny), utc(2027, 3, 14, 7, 30));
+  EXPECT_EQ(cal::to_instant(local(2027, 3, 14, 2, 59, 59), ny), utc(2027, 3, 14, 7, 59, 59));
+  EXPECT_EQ(cal::to_local(cal::to_instant(local(2027, 3, 14, 2, 30), ny), ny), local(2027, 3, 14, 3, 30));
+  EXPECT_EQ(cal::resolve_local(local(2027, 3, 14, 2, 30), ny).kind, cal::LocalTimeKind::in_gap);
+  EXPECT_EQ(cal::resolve_local(local(2027, 3, 14, 3, 30), ny).kind, cal::LocalTimeKind::unique);
+  EXPECT_EQ(cal::resolve_local(local(2027, 3, 14, 1, 59, 59), ny).kind, cal::LocalTimeKind::unique);
   EXPECT_EQ(cal::to_instant(local(2027, 3, 14, 3, 0), ny), utc(2027, 3, 14, 7, 0));
   EXPECT_EQ(cal::to_instant(local(2027, 3, 14, 3, 30), ny), utc(2027, 3, 14, 7, 30));
   EXPECT_EQ(cal::to_local(utc(2027, 3, 14, 7, 0), ny), local(2027, 3, 14, 3, 0));
@@ -104,6 +109,8 @@ TEST(ZoneRules, NewYorkFallBackTakesTheFirstOfTwo) {
   EXPECT_EQ(cal::to_instant(local(2027, 11, 7, 0, 59), ny), utc(2027, 11, 7, 4, 59));
   EXPECT_EQ(cal::to_instant(local(2027, 11, 7, 1, 0), ny), utc(2027, 11, 7, 5, 0));
   EXPECT_EQ(cal::to_instant(local(2027, 11, 7, 1, 30), ny), utc(2027, 11, 7, 5, 30));
+  EXPECT_EQ(cal::resolve_local(local(2027, 11, 7, 1, 30), ny).kind, cal::LocalTimeKind::repeated);
+  EXPECT_EQ(cal::resolve_local(local(2027, 11, 7, 2, 0), ny).kind, cal::LocalTimeKind::unique);
   EXPECT_EQ(cal::to_instant(local(2027, 11, 7, 1, 59, 59), ny), utc(2027, 11, 7, 5, 59, 59));
   EXPECT_EQ(cal::to_instant(local(2027, 11, 7, 2, 0), ny), utc(2027, 11, 7, 7, 0));
   // Both instants read 01:30 on the wall.
@@ -120,7 +127,7 @@ TEST(ZoneRules, London) {
   const std::string london = "Europe/London";
   // 2027-03-28: 01:00 GMT -> 02:00 BST at 01:00Z. 2027-10-31: 02:00 BST -> 01:00 GMT at 01:00Z.
   EXPECT_EQ(cal::to_instant(local(2027, 3, 28, 0, 59), london), utc(2027, 3, 28, 0, 59));
-  EXPECT_EQ(cal::to_instant(local(2027, 3, 28, 1, 30), london), utc(2027, 3, 28, 1, 0));
+  EXPECT_EQ(cal::to_instant(local(2027, 3, 28, 1, 30), london), utc(2027, 3, 28, 1, 30));  // gap: 02:30 BST
   EXPECT_EQ(cal::to_instant(local(2027, 3, 28, 2, 0), london), utc(2027, 3, 28, 1, 0));
   EXPECT_EQ(cal::to_instant(local(2027, 10, 31, 1, 30), london), utc(2027, 10, 31, 0, 30));
   EXPECT_EQ(cal::to_instant(local(2027, 10, 31, 2, 0), london), utc(2027, 10, 31, 2, 0));
@@ -139,8 +146,8 @@ TEST(ZoneRules, LordHoweHalfHourShift) {
   EXPECT_EQ(cal::to_instant(local(2027, 4, 4, 2, 0), lh), utc(2027, 4, 3, 15, 30));
   EXPECT_EQ(cal::to_local(utc(2027, 4, 3, 15, 15), lh), local(2027, 4, 4, 1, 45));  // the second 01:45
   EXPECT_EQ(cal::to_instant(local(2027, 10, 3, 1, 59), lh), utc(2027, 10, 2, 15, 29));
-  EXPECT_EQ(cal::to_instant(local(2027, 10, 3, 2, 0), lh), utc(2027, 10, 2, 15, 30));   // gap
-  EXPECT_EQ(cal::to_instant(local(2027, 10, 3, 2, 15), lh), utc(2027, 10, 2, 15, 30));  // gap
+  EXPECT_EQ(cal::to_instant(local(2027, 10, 3, 2, 0), lh), utc(2027, 10, 2, 15, 30));   // gap: 02:30 +11
+  EXPECT_EQ(cal::to_instant(local(2027, 10, 3, 2, 15), lh), utc(2027, 10, 2, 15, 45));  // gap: 02:45 +11
   EXPECT_EQ(cal::to_instant(local(2027, 10, 3, 2, 30), lh), utc(2027, 10, 2, 15, 30));
   EXPECT_EQ(cal::to_instant(local(2027, 10, 3, 2, 45), lh), utc(2027, 10, 2, 15, 45));
   EXPECT_EQ(cal::utc_offset(utc(2027, 1, 12, 0, 0), lh), 11h);
@@ -178,8 +185,10 @@ TEST(ZoneRules, ToLocalIsTheInverseOfToInstantOutsideGapsAndRepeats) {
       const LocalDateTime reading = LocalDateTime{floor<seconds>(t).time_since_epoch()};  // t's UTC reading
       const Instant there = cal::to_instant(reading, zone);
       if (cal::to_local(there, zone) != reading) {
-        // A wall time in a gap: mapped to the transition, which reads later.
+        // A wall time in a gap: shifted forward by the gap's length.
         EXPECT_GT(cal::to_local(there, zone), reading) << zone;
+        EXPECT_EQ(cal::to_local(there, zone) - reading, cal::utc_offset(there, zone) - cal::utc_offset(there - 24h, zone))
+            << zone;
         ++gaps;
       }
     }

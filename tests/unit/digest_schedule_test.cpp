@@ -49,7 +49,7 @@ void expect_local_hour_each_day(const std::vector<Instant>& all, const std::stri
 }  // namespace
 
 TEST(DigestSchedule, NewYorkAcrossBothChanges) {
-  // 02:00 does not exist on 2027-03-14: the digest goes at the transition (03:00 EDT, 07:00Z).
+  // 02:00 does not exist on 2027-03-14: the digest goes an hour later (02:00 EST is 03:00 EDT, 07:00Z).
   const DigestPreferences p{"America/New_York", 2, 1};
   const auto spring = daily_over(p, utc(2027, 3, 10, 12), utc(2027, 3, 20, 12));
   expect_local_hour_each_day(spring, p.zone, "02:00:00", 10, "2027-03-14", "03:00:00");

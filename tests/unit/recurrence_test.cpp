@@ -217,14 +217,45 @@ TEST(Expand, OccurrencesInDstGapsAndRepeatsFollowTheDesignRules) {
   const auto e = cal::expand(s, utc(2027, 3, 1, 0), utc(2027, 4, 1, 0), 10);
   ASSERT_EQ(e.occurrences.size(), 4u);
   EXPECT_EQ(e.occurrences[2].local_start, local(2027, 3, 14, 2, 30));  // the RECURRENCE-ID keeps 02:30
-  EXPECT_EQ(e.occurrences[2].start, utc(2027, 3, 14, 7));              // 03:00 EDT
-  EXPECT_EQ(e.occurrences[2].end, utc(2027, 3, 14, 8));
+  EXPECT_EQ(e.occurrences[2].start, utc(2027, 3, 14, 7, 30));          // shifted by the gap: 03:30 EDT
+  EXPECT_EQ(e.occurrences[2].end, utc(2027, 3, 14, 8, 30));
   EXPECT_EQ(e.occurrences[3].start, utc(2027, 3, 15, 6, 30));
   const Series fall{local(2027, 11, 6, 1, 30), 1h, "America/New_York", "FREQ=DAILY;COUNT=3", {}};
   const auto f = cal::expand(fall, utc(2027, 11, 1, 0), utc(2027, 12, 1, 0), 10);
   ASSERT_EQ(f.occurrences.size(), 3u);
   EXPECT_EQ(f.occurrences[1].start, utc(2027, 11, 7, 5, 30));  // once, the first 01:30 (EDT)
   EXPECT_EQ(f.occurrences[2].start, utc(2027, 11, 8, 6, 30));
+}
+
+// Cancellations are stored by instant; an occurrence in a gap starts at a later wall reading
+// than its local time, so to_local would name another occurrence (or none).
+TEST(Expand, CancellingAnOccurrenceInAGapByItsInstantCancelsIt) {
+  Series s{local(2027, 3, 7, 2, 30), 1h, "America/New_York", "FREQ=DAILY;COUNT=14", {}};
+  const Instant in_gap = utc(2027, 3, 14, 7, 30);  // 02:30 on the 14th, shifted to 03:30 EDT
+  EXPECT_EQ(cal::to_local(in_gap, s.zone), local(2027, 3, 14, 3, 30));
+  const auto locals = cal::local_starts_of(s, {in_gap, utc(2027, 3, 15, 6, 30), utc(2027, 3, 15, 7, 0)});
+  ASSERT_EQ(locals.size(), 3u);
+  EXPECT_EQ(locals[0], local(2027, 3, 14, 2, 30));
+  EXPECT_EQ(locals[1], local(2027, 3, 15, 2, 30));
+  EXPECT_EQ(locals[2], std::nullopt);  // no occurrence starts then
+  cal::add_exdates_at(s, {in_gap});
+  const auto e = cal::expand(s, utc(2027, 3, 13, 0), utc(2027, 3, 16, 0), 10);
+  EXPECT_EQ(local_starts(e), (std::vector<LocalDateTime>{local(2027, 3, 13, 2, 30), local(2027, 3, 15, 2, 30)}));
+}
+
+TEST(ScanSeries, FindsTheOccurrencesInGapsAndRepeatsAndTheLastStartBeforeTheEnd) {
+  const Series s{local(2027, 1, 2, 1, 30), 1h, "Europe/London", "FREQ=WEEKLY;BYDAY=SU", {local(2028, 3, 26, 1, 30)}};
+  const auto scan = cal::scan_series(s, utc(2029, 1, 1, 0));
+  std::vector<std::pair<LocalDateTime, cal::LocalTimeKind>> found;
+  for (const auto& i : scan.irregular) found.emplace_back(i.occurrence.local_start, i.kind);
+  EXPECT_EQ(found, (std::vector<std::pair<LocalDateTime, cal::LocalTimeKind>>{
+                       {local(2027, 3, 28, 1, 30), cal::LocalTimeKind::in_gap},
+                       {local(2027, 10, 31, 1, 30), cal::LocalTimeKind::repeated},
+                       {local(2028, 10, 29, 1, 30), cal::LocalTimeKind::repeated}}));  // 2028-03-26 cancelled
+  EXPECT_EQ(scan.irregular[0].occurrence.start, utc(2027, 3, 28, 1, 30));  // 02:30 BST
+  EXPECT_EQ(scan.irregular[1].occurrence.start, utc(2027, 10, 31, 0, 30));  // the first 01:30, BST
+  EXPECT_EQ(scan.last_start, local(2028, 12, 31, 1, 30));
+  EXPECT_EQ(cal::scan_series(s, utc(2027, 1, 1, 0)).last_start, std::nullopt);
 }
 
 TEST(Expand, DtstartIsTheFirstOccurrenceEvenOffRule) {

@@ -49,12 +49,12 @@ void expect_one_run_per_local_day(const Schedule& s, Instant from, Instant to, c
 
 }  // namespace
 
-TEST(Schedule, NewYorkSpringForwardGapRunsAtTheTransition) {
+TEST(Schedule, NewYorkSpringForwardGapRunsShiftedByTheGap) {
   const auto s = daily_at(hours(2) + minutes(30), "America/New_York");
-  // 2027-03-14 02:30 does not exist (02:00 EST -> 03:00 EDT at 07:00Z).
-  EXPECT_EQ(next_run_after(s, utc(2027, 3, 13, 8, 0)), utc(2027, 3, 14, 7, 0));
+  // 2027-03-14 02:30 does not exist (02:00 EST -> 03:00 EDT at 07:00Z): 03:30 EDT, as RFC 5545.
+  EXPECT_EQ(next_run_after(s, utc(2027, 3, 13, 8, 0)), utc(2027, 3, 14, 7, 30));
   EXPECT_EQ(next_run_after(s, utc(2027, 3, 12, 8, 0)), utc(2027, 3, 13, 7, 30));  // 02:30 EST
-  EXPECT_EQ(next_run_after(s, utc(2027, 3, 14, 7, 0)), utc(2027, 3, 15, 6, 30));  // 02:30 EDT
+  EXPECT_EQ(next_run_after(s, utc(2027, 3, 14, 7, 30)), utc(2027, 3, 15, 6, 30));  // 02:30 EDT
   expect_one_run_per_local_day(s, utc(2027, 3, 9, 12, 0), utc(2027, 3, 19, 12, 0), "America/New_York");
 }
 
@@ -68,8 +68,8 @@ TEST(Schedule, NewYorkFallBackRunsOnceTheFirstTime) {
 
 TEST(Schedule, LondonGapAndOverlap) {
   const auto s = daily_at(hours(1) + minutes(30), "Europe/London");
-  EXPECT_EQ(next_run_after(s, utc(2027, 3, 27, 12, 0)), utc(2027, 3, 28, 1, 0));    // gap: the transition
-  EXPECT_EQ(next_run_after(s, utc(2027, 3, 28, 1, 0)), utc(2027, 3, 29, 0, 30));    // 01:30 BST
+  EXPECT_EQ(next_run_after(s, utc(2027, 3, 27, 12, 0)), utc(2027, 3, 28, 1, 30));   // gap: 02:30 BST
+  EXPECT_EQ(next_run_after(s, utc(2027, 3, 28, 1, 30)), utc(2027, 3, 29, 0, 30));   // 01:30 BST
   EXPECT_EQ(next_run_after(s, utc(2027, 10, 30, 12, 0)), utc(2027, 10, 31, 0, 30)); // first 01:30 (BST)
   EXPECT_EQ(next_run_after(s, utc(2027, 10, 31, 0, 30)), utc(2027, 11, 1, 1, 30));  // not 01:30 GMT the same day
   expect_one_run_per_local_day(s, utc(2027, 3, 23, 12, 0), utc(2027, 4, 2, 12, 0), "Europe/London");
@@ -79,9 +79,9 @@ TEST(Schedule, LondonGapAndOverlap) {
 TEST(Schedule, LordHoweHalfHourShift) {
   // Lord Howe moves its clocks by 30 minutes: +10:30 standard, +11 summer.
   const auto gap = daily_at(hours(2) + minutes(15), "Australia/Lord_Howe");
-  // 2027-10-03 02:15 does not exist (02:00 -> 02:30 at 15:30Z on Oct 2).
-  EXPECT_EQ(next_run_after(gap, utc(2027, 10, 2, 0, 0)), utc(2027, 10, 2, 15, 30));
-  EXPECT_EQ(next_run_after(gap, utc(2027, 10, 2, 15, 30)), utc(2027, 10, 3, 15, 15));  // 02:15 +11
+  // 2027-10-03 02:15 does not exist (02:00 -> 02:30 at 15:30Z on Oct 2): 02:45 +11.
+  EXPECT_EQ(next_run_after(gap, utc(2027, 10, 2, 0, 0)), utc(2027, 10, 2, 15, 45));
+  EXPECT_EQ(next_run_after(gap, utc(2027, 10, 2, 15, 45)), utc(2027, 10, 3, 15, 15));  // 02:15 +11
   EXPECT_EQ(next_run_after(gap, utc(2027, 9, 30, 16, 0)), utc(2027, 10, 1, 15, 45));   // 02:15 +10:30
   expect_one_run_per_local_day(gap, utc(2027, 9, 28, 12, 0), utc(2027, 10, 8, 12, 0), "Australia/Lord_Howe");
 
