@@ -43,6 +43,7 @@ std::optional<std::string> meeting_attachment(std::string_view event_kind, const
   e.organizer_name = text(payload, "community_name").value_or("Convene");
   calendar::IcsCalendar cal;
   cal.method = "PUBLISH";
+  cal.horizon = now + calendar::kIcsHorizon;
   cal.events.push_back(std::move(e));
   try {
     return calendar::render_ics(cal);

@@ -14,9 +14,11 @@ calendar::Series Meeting::series(bool with_cancellations) const {
   s.duration = std::chrono::duration_cast<std::chrono::seconds>(end - start);
   s.zone = time_zone;
   s.rrule = rrule;
-  if (with_cancellations)
-    for (const auto& e : exceptions)
-      if (e.cancelled) s.exdates.push_back(calendar::to_local(e.recurrence_id, time_zone));
+  if (!with_cancellations) return s;
+  std::vector<calendar::Instant> cancelled;
+  for (const auto& e : exceptions)
+    if (e.cancelled) cancelled.push_back(e.recurrence_id);
+  calendar::add_exdates_at(s, cancelled);
   return s;
 }
 

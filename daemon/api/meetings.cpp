@@ -1,5 +1,6 @@
 // Meetings and special events: one-off or recurring, booked in rooms without overlaps.
 #include "calendar/local_time.hpp"
+#include "calendar/recurrence.hpp"
 #include "calendar/zones.hpp"
 #include "daemon/api/bookings.hpp"
 #include "daemon/api/common.hpp"
@@ -72,6 +73,43 @@ std::optional<Reply> rebook(Call& call, const Meeting& m) {
                                       "; make the meeting shorter than the interval between occurrences"}});
   if (const auto conflict = book_room(call, m.id, *m.room_id, *slots)) return conflict_reply(*conflict);
   return std::nullopt;
+}
+
+// Occurrences from now to the booking horizon (a one-off: its start) whose local time does not
+// exist or happens twice. DESIGN §3 decides their instant; the answer says which, so that the
+// coordinator is not surprised by a meeting at 03:30 or at the first of two 01:30s.
+boost::json::array local_time_warnings(const Call& call, const Meeting& m) {
+  constexpr std::size_t kMaxWarnings = 50;
+  boost::json::array out;
+  if (m.all_day || m.status == "cancelled") return out;
+  const auto warn = [&](calendar::LocalDateTime local, calendar::Instant start, calendar::LocalTimeKind kind) {
+    const bool gap = kind == calendar::LocalTimeKind::in_gap;
+    const std::string wall = calendar::format_local_datetime(local);
+    const std::string actual = calendar::format_rfc3339_local(start, m.time_zone);
+    out.push_back(boost::json::object{
+        {"local_start", wall},
+        {"problem", gap ? "nonexistent" : "repeated"},
+        {"start_utc", calendar::format_rfc3339_utc(start)},
+        {"detail", gap ? wall + " does not exist in " + m.time_zone + " (the clocks go forward): it starts at " + actual
+                       : wall + " happens twice in " + m.time_zone + " (the clocks go back): it starts at the first, " +
+                             actual}});
+  };
+  if (!m.rrule) {
+    const auto resolved = calendar::resolve_local(m.start_local, m.time_zone);
+    if (resolved.kind != calendar::LocalTimeKind::unique) warn(m.start_local, resolved.instant, resolved.kind);
+    return out;
+  }
+  for (const auto& i : calendar::scan_series(m.series(), booking_horizon(call)).irregular)
+    if (i.occurrence.start >= call.now && out.size() < kMaxWarnings)
+      warn(i.occurrence.local_start, i.occurrence.start, i.kind);
+  return out;
+}
+
+// A meeting as answered to its coordinators: meeting_json with local_time_warnings.
+boost::json::object meeting_answer(const Call& call, const Meeting& m) {
+  auto o = meeting_json(m);
+  o["local_time_warnings"] = local_time_warnings(call, m);
+  return o;
 }
 
 struct Timing {
@@ -156,14 +194,14 @@ Reply create_meeting(Call& call) {
   }
   if (auto refused = rebook(call, meeting)) return *refused;
   emit_event(call, "meeting.scheduled", c->id, meeting_event_payload(meeting));
-  return created(meeting_json(meeting));
+  return created(meeting_answer(call, meeting));
 }
 
 Reply get_meeting(Call& call) {
   const auto id = parse_id(call.param("id"));
   const auto m = id ? load_meeting(call, *id) : std::nullopt;
   if (!m) return not_found("meeting");
-  return ok(meeting_json(*m));
+  return ok(meeting_answer(call, *m));
 }
 
 Reply update_meeting(Call& call) {
@@ -205,7 +243,7 @@ Reply update_meeting(Call& call) {
   const bool rescheduled = next.start_local != m->start_local || next.time_zone != m->time_zone || next.rrule != m->rrule;
   const bool changed = rescheduled || next.end != m->end || next.title != m->title || next.description != m->description ||
                        next.room_id != m->room_id;
-  if (!changed) return ok(meeting_json(*m));
+  if (!changed) return ok(meeting_answer(call, *m));
   next.sequence = m->sequence + 1;
   if (rescheduled) {
     // Overrides were keyed by the old occurrence times; a rescheduled series starts afresh.
@@ -221,7 +259,7 @@ Reply update_meeting(Call& call) {
   if (auto refused = rebook(call, next)) return *refused;
   const auto saved = *load_meeting(call, m->id);
   emit_event(call, "meeting.updated", saved.community_id, meeting_event_payload(saved));
-  return ok(meeting_json(saved));
+  return ok(meeting_answer(call, saved));
 }
 
 Reply cancel_meeting(Call& call) {

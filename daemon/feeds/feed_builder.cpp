@@ -2,6 +2,7 @@
 
 #include "calendar/ics.hpp"
 #include "calendar/local_time.hpp"
+#include "calendar/recurrence.hpp"
 #include "store/sql_lists.hpp"
 #include "store/sql_time.hpp"
 
@@ -70,8 +71,14 @@ calendar::IcsEvent to_event(const pqxx::row& r, const ExceptionsByMeeting& excep
   if (e.description.empty()) e.description = community;
   const auto found = exceptions.find(id);
   if (found != exceptions.end()) {
-    for (const auto& x : found->second) {
-      const auto rid = calendar::to_local(store::parse_sql_instant(x.recurrence_id), e.zone);
+    // Exceptions are stored by instant; the feed names them by the occurrence's local start.
+    std::vector<calendar::Instant> ids;
+    for (const auto& x : found->second) ids.push_back(store::parse_sql_instant(x.recurrence_id));
+    const auto locals = e.rrule ? calendar::local_starts_of(calendar::Series{e.start, {}, e.zone, e.rrule, {}}, ids)
+                                : std::vector<std::optional<calendar::LocalDateTime>>(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto& x = found->second[i];
+      const auto rid = locals[i] ? *locals[i] : calendar::to_local(ids[i], e.zone);
       last_modified = std::max(last_modified, store::parse_sql_instant(x.updated_at));
       if (x.cancelled) {
         e.exdates.push_back(rid);
@@ -131,6 +138,7 @@ Feed build_community_feed(pqxx::transaction_base& tx, std::int64_t community_id,
   cal.name = c[0][0].as<std::string>();
   cal.description = c[0][1].as<std::string>();
   cal.refresh = settings.refresh;
+  cal.horizon = now + calendar::kIcsHorizon;
   cal.events = load_events(tx, "m.community_id = $1", community_id, with_join_urls, now, last_modified);
   Feed feed = finish(std::move(cal), last_modified);
   feed.communities = {community_id};
@@ -148,6 +156,7 @@ Feed build_member_feed(pqxx::transaction_base& tx, std::int64_t member_id, calen
   calendar::IcsCalendar cal;
   cal.name = "Convene: " + m[0][0].as<std::string>();
   cal.refresh = settings.refresh;
+  cal.horizon = now + calendar::kIcsHorizon;
   Feed feed;
   // Archiving a community (its updated_at) removes its meetings from the feed.
   for (const auto& r : tx.exec_params(
@@ -180,6 +189,7 @@ Feed build_room_feed(pqxx::transaction_base& tx, std::int64_t room_id, calendar:
   calendar::IcsCalendar cal;
   cal.name = "Room: " + room[0][0].as<std::string>();
   cal.refresh = settings.refresh;
+  cal.horizon = now + calendar::kIcsHorizon;
   cal.events = load_events(tx, "m.room_id = $1", room_id, true, now, last_modified);
   Feed feed = finish(std::move(cal), last_modified);
   feed.room_feed = true;

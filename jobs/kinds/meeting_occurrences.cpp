@@ -36,8 +36,10 @@ calendar::Series MeetingSeries::series() const {
   s.duration = std::chrono::duration_cast<std::chrono::seconds>(end - start);
   s.zone = time_zone;
   s.rrule = rrule;
+  std::vector<calendar::Instant> cancelled;
   for (const auto& c : changes)
-    if (c.cancelled) s.exdates.push_back(calendar::to_local(c.recurrence_id, time_zone));
+    if (c.cancelled) cancelled.push_back(c.recurrence_id);
+  calendar::add_exdates_at(s, cancelled);
   return s;
 }
 

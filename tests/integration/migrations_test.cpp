@@ -262,3 +262,76 @@ TEST_F(Migrations, NotificationIdsDeriveFromTheirDedupeKeys) {
                pqxx::not_null_violation)
       << "an insert without the derived id must fail, not escape the dedupe check";
 }
+
+// Schema 013: what earlier releases stored for a local time in a spring-forward gap (the
+// transition instant) moves to DESIGN §3's instant (shifted forward by the gap); repeated
+// times and everything else stay.
+TEST_F(Migrations, TimesInAGapStoredBefore013MoveToTheirRfcInstant) {
+  pqxx::connection c(db.url());
+  const std::string meeting =
+      "INSERT INTO meetings (id, uid, community_id, kind, title, time_zone, start_local, end_local, starts_at, ends_at, rrule, "
+      "room_id, created_at, updated_at) OVERRIDING SYSTEM VALUE VALUES ";
+  migrate_across(
+      c, 13,
+      {"INSERT INTO communities (id, slug, name, time_zone, created_at, updated_at) OVERRIDING SYSTEM VALUE "
+       "VALUES (1, 'owls', 'Owls', 'America/New_York', now(), now())",
+       "INSERT INTO rooms (id, name, join_url, capacity, created_at) OVERRIDING SYSTEM VALUE "
+       "VALUES (1, 'Room 1', 'https://meet.example.org/1', 10, now()), (2, 'Room 2', 'https://meet.example.org/2', 10, now())",
+       // One-offs: 02:30-04:00 and 02:30-03:30 on the spring-forward Sunday, 01:30-02:30 on the
+       // fall-back one (the first 01:30, unchanged).
+       meeting + "(101, 'a', 1, 'meeting', 'gap', 'America/New_York', '2027-03-14 02:30', '2027-03-14 04:00', "
+                 "'2027-03-14T07:00Z', '2027-03-14T08:00Z', NULL, NULL, now(), now()), "
+                 "(102, 'b', 1, 'meeting', 'gap to gap end', 'America/New_York', '2027-03-14 02:30', '2027-03-14 03:30', "
+                 "'2027-03-14T07:00Z', '2027-03-14T07:30Z', NULL, NULL, now(), now()), "
+                 "(103, 'c', 1, 'meeting', 'repeat', 'America/New_York', '2027-11-07 01:30', '2027-11-07 02:30', "
+                 "'2027-11-07T05:30Z', '2027-11-07T07:30Z', NULL, NULL, now(), now())",
+       // Weekly series on Sundays at 02:30: 201 booked in room 1, its 2027-03-14 occurrence
+       // moved to 09:00; 202 booked in room 1 too (its 2027-03-21 and 28 occurrences, which
+       // do not move); 203 in room 2 whose shifted booking would overlap a booking of 204.
+       meeting + "(201, 'd', 1, 'meeting', 'moved', 'America/New_York', '2027-03-07 02:30', '2027-03-07 03:00', "
+                 "'2027-03-07T07:30Z', '2027-03-07T08:00Z', 'FREQ=WEEKLY;BYDAY=SU', 1, now(), now()), "
+                 "(202, 'e', 1, 'meeting', 'booked', 'America/New_York', '2027-03-07 02:30', '2027-03-07 03:30', "
+                 "'2027-03-07T07:30Z', '2027-03-07T08:30Z', 'FREQ=WEEKLY;BYDAY=SU', 1, now(), now()), "
+                 "(203, 'f', 1, 'meeting', 'blocked', 'America/New_York', '2027-03-07 02:30', '2027-03-07 03:00', "
+                 "'2027-03-07T07:30Z', '2027-03-07T08:00Z', 'FREQ=WEEKLY;BYDAY=SU', 2, now(), now()), "
+                 "(204, 'g', 1, 'meeting', 'blocker', 'UTC', '2027-03-14 07:40', '2027-03-14 07:50', "
+                 "'2027-03-14T07:40Z', '2027-03-14T07:50Z', NULL, 2, now(), now())",
+       "INSERT INTO meeting_exceptions (meeting_id, recurrence_id, cancelled, start_local, end_local, starts_at, ends_at, "
+       "updated_at) VALUES (201, '2027-03-14T07:00Z', false, '2027-03-14 09:00', '2027-03-14 09:30', '2027-03-14T13:00Z', "
+       "'2027-03-14T13:30Z', now()), (202, '2027-03-21T06:30Z', true, NULL, NULL, NULL, NULL, now())",
+       "INSERT INTO room_bookings (meeting_id, recurrence_id, room_id, during) VALUES "
+       "(201, '2027-03-14T07:00Z', 1, '[2027-03-14T13:00Z,2027-03-14T13:30Z)'), "
+       "(202, '2027-03-14T07:00Z', 1, '[2027-03-14T07:00Z,2027-03-14T08:00Z)'), "
+       "(202, '2027-03-28T06:30Z', 1, '[2027-03-28T06:30Z,2027-03-28T07:30Z)'), "
+       "(203, '2027-03-14T07:00Z', 2, '[2027-03-14T07:00Z,2027-03-14T07:30Z)'), "
+       "(204, '2027-03-14T07:40Z', 2, '[2027-03-14T07:40Z,2027-03-14T07:50Z)')"});
+  pqxx::nontransaction tx(c);
+  const auto text = [&](const std::string& sql) { return tx.exec(sql)[0][0].as<std::string>(); };
+  const std::string utc = "'YYYY-MM-DD\"T\"HH24:MI\"Z\"'";
+  const auto span = [&](const std::string& table, const std::string& where, const std::string& lo, const std::string& hi) {
+    return text("SELECT string_agg(to_char(" + lo + " AT TIME ZONE 'UTC', " + utc + ") || '/' || to_char(" + hi +
+                " AT TIME ZONE 'UTC', " + utc + "), ' ' ORDER BY " + lo + ") FROM " + table + " WHERE " + where);
+  };
+  EXPECT_EQ(span("meetings", "id = 101", "starts_at", "ends_at"), "2027-03-14T07:30Z/2027-03-14T08:00Z");
+  EXPECT_EQ(span("meetings", "id = 102", "starts_at", "ends_at"), "2027-03-14T07:30Z/2027-03-14T08:00Z");  // keeps 30 min
+  EXPECT_EQ(span("meetings", "id = 103", "starts_at", "ends_at"), "2027-11-07T05:30Z/2027-11-07T07:30Z");
+  EXPECT_EQ(span("meetings", "id = 201", "starts_at", "ends_at"), "2027-03-07T07:30Z/2027-03-07T08:00Z");
+  // The moved occurrence is keyed by its new instant and keeps its times, as does its booking.
+  EXPECT_EQ(span("meeting_exceptions", "meeting_id = 201", "recurrence_id", "starts_at"),
+            "2027-03-14T07:30Z/2027-03-14T13:00Z");
+  EXPECT_EQ(span("room_bookings", "meeting_id = 201", "recurrence_id", "upper(during)"), "2027-03-14T07:30Z/2027-03-14T13:30Z");
+  // A booking of an occurrence in the gap moves with it; the others and a cancellation at an
+  // ordinary time stay.
+  EXPECT_EQ(span("room_bookings", "meeting_id = 202", "lower(during)", "upper(during)"),
+            "2027-03-14T07:30Z/2027-03-14T08:30Z 2027-03-28T06:30Z/2027-03-28T07:30Z");
+  EXPECT_EQ(span("room_bookings", "meeting_id = 202", "recurrence_id", "recurrence_id"),
+            "2027-03-14T07:30Z/2027-03-14T07:30Z 2027-03-28T06:30Z/2027-03-28T06:30Z");
+  EXPECT_EQ(span("meeting_exceptions", "meeting_id = 202", "recurrence_id", "recurrence_id"),
+            "2027-03-21T06:30Z/2027-03-21T06:30Z");
+  // Where the room is taken at the new time, the booking stays where it was (and the migration
+  // goes through).
+  EXPECT_EQ(span("room_bookings", "meeting_id = 203", "lower(during)", "upper(during)"),
+            "2027-03-14T07:00Z/2027-03-14T07:30Z");
+  EXPECT_EQ(span("room_bookings", "meeting_id = 204", "lower(during)", "upper(during)"),
+            "2027-03-14T07:40Z/2027-03-14T07:50Z");
+}

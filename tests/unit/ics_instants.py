@@ -10,7 +10,7 @@ java.time and zoneinfo's default do (a time in a gap with the offset before it, 
 a repeated time), 1 as Thunderbird's ical.js does (the offset after a gap, the second of a
 repeated time). A feed that leaves nothing to interpret gives the same instants for both.
 
-Prints one line per occurrence starting in [FROM, TO) (RFC 3339 UTC, e.g. 2027-01-01T00:00:00Z),
+Prints one line per occurrence (all-day events, which have dates and no instants, left out) starting in [FROM, TO) (RFC 3339 UTC, e.g. 2027-01-01T00:00:00Z),
 sorted: "UID RECURRENCE-ID START END", the RECURRENCE-ID being the occurrence's nominal local
 start (YYYYMMDDTHHMMSS) for a series and "-" for a one-off event, START and END in UTC.
 Exits 2 on bad usage, 3 when python3-icalendar or dateutil is missing.
@@ -71,6 +71,8 @@ def main(argv):
     rows = []
     for event in masters:
         uid = str(event["UID"])
+        if "T" not in raw(event["DTSTART"])[0]:
+            continue  # an all-day event: dates, not instants
         if "RRULE" not in event:
             start, finish = span(event)
             if begin <= start < end:

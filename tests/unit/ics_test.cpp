@@ -24,6 +24,7 @@
 #include "calendar/recurrence.hpp"
 #include "calendar/vtimezone.hpp"
 #include "calendar/zones.hpp"
+#include "tests/support/ics_client.hpp"
 
 using namespace std::chrono;
 using namespace std::chrono_literals;
@@ -861,30 +862,6 @@ TEST(IcsDst, AMovedOccurrenceKeepsItsOwnTimesAndAMoveIntoAGapIsWrittenAsItHappen
   EXPECT_NE(into_gap.find("DTEND;TZID=America/New_York:20270314T034500\r\n"), std::string::npos) << into_gap;
 }
 
-// The feed as an independent client expands it (tests/unit/ics_instants.py: python3-icalendar,
-// dateutil, the system's zoneinfo), reading a local time that does not exist or repeats either
-// as RFC 5545 does (fold 0) or as Thunderbird's ical.js does (fold 1).
-std::vector<std::string> client_instants(const std::string& text, int fold, Instant from, Instant to) {
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("convene-ics-instants-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const std::filesystem::path file = dir / "feed.ics", output = dir / "instants.txt";
-  {
-    std::ofstream out(file, std::ios::binary);
-    out << text;
-  }
-  const std::string command = "/usr/bin/python3 '" + std::string(CONVENE_SOURCE_DIR) + "/tests/unit/ics_instants.py' '" +
-                              file.string() + "' " + std::to_string(fold) + " " + cal::format_rfc3339_utc(from) + " " +
-                              cal::format_rfc3339_utc(to) + " > '" + output.string() + "'";
-  const int status = std::system(command.c_str());
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << command;
-  std::vector<std::string> lines;
-  std::ifstream in(output);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  std::filesystem::remove_all(dir);
-  return lines;
-}
-
 // What the daemon itself computes for the same events (calendar::expand, DESIGN §3), in the
 // script's format.
 std::vector<std::string> daemon_instants(const cal::IcsCalendar& c, Instant from, Instant to) {
@@ -916,15 +893,15 @@ TEST(IcsDst, EveryClientReadsTheDaemonsInstantsFromTheFeed) {
   const std::vector<std::string> daemon = daemon_instants(c, from, to);
   ASSERT_GT(daemon.size(), 800u);
   const std::string text = cal::render_ics(c);
-  EXPECT_EQ(client_instants(text, 0, from, to), daemon) << "an RFC 5545 client";
-  EXPECT_EQ(client_instants(text, 1, from, to), daemon) << "a client that reads gaps and repeats as ical.js does";
+  EXPECT_EQ(convene::testing::ics_client_instants(text, 0, from, to), daemon) << "an RFC 5545 client";
+  EXPECT_EQ(convene::testing::ics_client_instants(text, 1, from, to), daemon) << "a client that reads gaps and repeats as ical.js does";
 
   // Without the VEVENTs of their own (no horizon), the two clients disagree with each other on
   // exactly those occurrences: what the test above would catch.
   c.horizon = Instant{};
   const std::string bare = cal::render_ics(c);
-  EXPECT_EQ(client_instants(bare, 0, from, to), daemon) << "the RFC's reading is the daemon's";
-  const auto ical_js = client_instants(bare, 1, from, to);
+  EXPECT_EQ(convene::testing::ics_client_instants(bare, 0, from, to), daemon) << "the RFC's reading is the daemon's";
+  const auto ical_js = convene::testing::ics_client_instants(bare, 1, from, to);
   std::vector<std::string> differing;
   std::set_symmetric_difference(ical_js.begin(), ical_js.end(), daemon.begin(), daemon.end(), std::back_inserter(differing));
   // Each of the 8 irregular occurrences (New York: 2 gaps; London: 2 gaps, 2 repeats; Lord
