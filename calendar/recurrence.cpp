@@ -7,11 +7,13 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
 
 #include "calendar/libical_lock.hpp"
+#include "calendar/transitions.hpp"
 
 namespace convene::calendar {
 namespace {
@@ -223,6 +225,9 @@ class LocalStarts {
       throw std::invalid_argument("invalid recurrence rule: " + *problem);
     ParsedRule parsed{*series.rrule};
     count_ = parsed.recur.count;
+    one_time_of_day_ = parsed.recur.by_hour[0] == ICAL_RECURRENCE_ARRAY_MAX &&
+                       parsed.recur.by_minute[0] == ICAL_RECURRENCE_ARRAY_MAX &&
+                       parsed.recur.by_second[0] == ICAL_RECURRENCE_ARRAY_MAX;
     const icaltimetype until = parsed.recur.until;
     if (!icaltime_is_null_time(until)) {
       if (until.is_date) {
@@ -236,6 +241,7 @@ class LocalStarts {
         until_local_ = local_from_icaltime(until);
       }
     }
+    open_ended_ = count_ == 0 && until_kind_ == UntilKind::none;
     parsed.recur.count = 0;
     parsed.recur.until = icaltime_null_time();
     // libical gives no iterator when the rule matches nothing from this DTSTART on (it looks
@@ -273,6 +279,8 @@ class LocalStarts {
   }
 
   bool guard_hit() const { return guard_hit_; }
+  // Every occurrence at DTSTART's time of day (no BYHOUR, BYMINUTE or BYSECOND), without end.
+  bool open_ended_at_one_time_of_day() const { return open_ended_ && one_time_of_day_; }
 
  private:
   enum class UntilKind { none, utc, date, floating };
@@ -307,6 +315,7 @@ class LocalStarts {
   std::size_t steps_ = 0;
   bool guard_hit_ = false;
   bool done_ = false;
+  bool open_ended_ = false, one_time_of_day_ = false;
 };
 
 void check_series(const Series& series) {
@@ -371,6 +380,37 @@ std::optional<Occurrence> next_occurrence_after(const Series& series, Instant af
   return std::nullopt;
 }
 
+namespace {
+
+// The zone's offset changes in the years [first_year, last_year], memoized (feeds scan many
+// series of few zones). With the libical lock held.
+const std::vector<detail::Transition>& transitions_in_years(icaltimezone* zone, int first_year, int last_year) {
+  constexpr std::size_t kMaxMemo = 256;
+  static std::map<std::tuple<icaltimezone*, int, int>, std::vector<detail::Transition>> memo;
+  const auto key = std::make_tuple(zone, first_year, last_year);
+  if (const auto it = memo.find(key); it != memo.end()) return it->second;
+  if (memo.size() >= kMaxMemo) memo.clear();
+  const sys_seconds begin{std::chrono::sys_days{std::chrono::year{first_year} / 1 / 1}};
+  const sys_seconds end{std::chrono::sys_days{std::chrono::year{last_year + 1} / 1 / 1}};
+  return memo.emplace(key, detail::transitions_locked(zone, begin, end)).first->second;
+}
+
+int year_of(LocalDateTime t) { return int(std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(t)}.year()); }
+
+// Whether some change of the zone's offset in these years skips or repeats the wall time of day
+// `time_of_day`.
+bool time_of_day_ever_irregular(const std::vector<detail::Transition>& transitions, seconds time_of_day) {
+  return std::any_of(transitions.begin(), transitions.end(), [&](const detail::Transition& t) {
+    for (const LocalDateTime edge : {t.window_begin(), t.window_end()}) {
+      const LocalDateTime candidate = std::chrono::floor<std::chrono::days>(edge) + time_of_day;
+      if (t.window_begin() <= candidate && candidate < t.window_end()) return true;
+    }
+    return false;
+  });
+}
+
+}  // namespace
+
 SeriesScan scan_series(const Series& series, Instant to) {
   check_series(series);
   const auto exdates = sorted(series.exdates);
@@ -378,6 +418,17 @@ SeriesScan scan_series(const Series& series, Instant to) {
   std::lock_guard lock(libical_mutex());
   icaltimezone* zone = detail::require_zone_locked(series.zone);
   LocalStarts starts{series, zone};
+  const LocalDateTime to_reading{std::chrono::floor<seconds>(to).time_since_epoch()};  // within a day of `to`
+  // Walking the rule is the costly part (libical computes dates with ICU): a rule that keeps
+  // DTSTART's time of day can only give irregular occurrences if some offset change skips or
+  // repeats that time of day, and one without an end then runs to `to`.
+  if (starts.open_ended_at_one_time_of_day() && series.start < to_reading) {
+    const auto& transitions = transitions_in_years(zone, year_of(series.start) - 1, year_of(to_reading) + 1);
+    if (!time_of_day_ever_irregular(transitions, series.start - std::chrono::floor<std::chrono::days>(series.start))) {
+      out.last_start = to_reading;
+      return out;
+    }
+  }
   while (const auto local = starts.next()) {
     const sys_seconds wall{local->time_since_epoch()};
     if (wall - kReach >= to) break;

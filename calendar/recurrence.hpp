@@ -75,7 +75,10 @@ struct IrregularOccurrence {
 
 struct SeriesScan {
   std::vector<IrregularOccurrence> irregular;  // in order, EXDATEs removed
-  std::optional<LocalDateTime> last_start;     // of the last occurrence starting before `to`
+  // The last occurrence's start before `to`; for a series without an end that keeps DTSTART's
+  // time of day and has no irregular occurrence, `to`'s wall reading in UTC (a bound, found
+  // without walking the rule). nullopt when no occurrence starts before `to`.
+  std::optional<LocalDateTime> last_start;
 };
 
 // The series from DTSTART up to `to` (occurrences starting before it): the irregular

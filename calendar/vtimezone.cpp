@@ -15,6 +15,7 @@
 
 #include "calendar/ics.hpp"
 #include "calendar/libical_lock.hpp"
+#include "calendar/transitions.hpp"
 
 namespace convene::calendar {
 namespace {
@@ -33,67 +34,9 @@ constexpr int kExtraYears = 10;
 // some transitions (America/Santiago, Australia/Lord_Howe, ...). The scan does not go past 2037
 // unless events do: the open-ended rules found up to then are tzdata's.
 constexpr int kReliableUntil = 2037;
-// Offsets are sampled this far apart and transitions then found to the second. No zone changes
-// its offset and back within a week.
-constexpr days kStep{7};
 constexpr std::size_t kMaxMemo = 512;
 
-struct State {
-  seconds offset{0};
-  bool dst = false;
-};
-
-State state_at(icaltimezone* zone, sys_seconds t) {
-  icaltimetype tt = icaltime_from_timet_with_zone(static_cast<time_t>(t.time_since_epoch().count()), 0,
-                                                  icaltimezone_get_utc_timezone());
-  int is_dst = 0;
-  const int offset = icaltimezone_get_utc_offset_of_utc_time(zone, &tt, &is_dst);
-  return {seconds{offset}, is_dst != 0};
-}
-
-struct Transition {
-  sys_seconds at;
-  seconds from{0}, to{0};
-  bool daylight = false;
-  LocalDateTime onset;  // wall clock just before the change (at + from): the observance's DTSTART
-};
-
-std::vector<Transition> scan(icaltimezone* zone, sys_seconds begin, sys_seconds end) {
-  std::vector<Transition> out;
-  sys_seconds lo = begin;
-  State at_lo = state_at(zone, lo);
-  while (lo < end) {
-    const sys_seconds hi = std::min<sys_seconds>(lo + kStep, end);
-    const State at_hi = state_at(zone, hi);
-    while (at_hi.offset != at_lo.offset) {
-      // The first instant in (lo, hi] with another offset than lo's.
-      sys_seconds a = lo, b = hi;
-      while (b - a > seconds{1}) {
-        const sys_seconds mid = a + (b - a) / 2;
-        if (state_at(zone, mid).offset == at_lo.offset)
-          a = mid;
-        else
-          b = mid;
-      }
-      const State at_b = state_at(zone, b);
-      Transition t;
-      t.at = b;
-      t.from = at_lo.offset;
-      t.to = at_b.offset;
-      // Into or out of DST: the larger offset is daylight time (tzdata marks Irish winter time as
-      // "DST" with a negative save; clients expect the summer offset to be DAYLIGHT). A change of
-      // standard time keeps tzdata's flag.
-      t.daylight = at_lo.dst != at_b.dst ? t.to > t.from : at_b.dst;
-      t.onset = LocalDateTime{(b + t.from).time_since_epoch()};
-      out.push_back(t);
-      lo = b;
-      at_lo = at_b;
-    }
-    lo = hi;
-    at_lo = at_hi;
-  }
-  return out;
-}
+using detail::Transition;
 
 std::chrono::year_month_day date_of(LocalDateTime t) {
   return std::chrono::year_month_day{std::chrono::floor<days>(t)};
@@ -264,7 +207,7 @@ std::string render_locked(icaltimezone* zone, const std::string& tzid, int first
             scan_last = std::max(std::min(latest + kExtraYears, kReliableUntil), latest + 1);
   const sys_seconds begin{sys_days{std::chrono::year{scan_first} / 1 / 1}};
   const sys_seconds end{sys_days{std::chrono::year{scan_last + 1} / 1 / 1}};
-  const std::vector<Transition> transitions = scan(zone, begin, end);
+  const std::vector<Transition> transitions = detail::transitions_locked(zone, begin, end);
 
   // Yearly runs: consecutive years, same key, a common day rule.
   std::vector<Run> runs;
@@ -315,7 +258,7 @@ std::string render_locked(icaltimezone* zone, const std::string& tzid, int first
   const bool covered =
       std::any_of(transitions.begin(), transitions.end(), [&](const Transition& t) { return t.onset < year_start; });
   if (!covered) {
-    const State initial = state_at(zone, begin);
+    const detail::ZoneState initial = detail::zone_state_locked(zone, begin);
     const auto reaches = [&](bool daylight) {
       return std::any_of(transitions.begin(), transitions.end(),
                          [&](const Transition& t) { return t.daylight == daylight && t.to == initial.offset; });

@@ -258,6 +258,24 @@ TEST(ScanSeries, FindsTheOccurrencesInGapsAndRepeatsAndTheLastStartBeforeTheEnd)
   EXPECT_EQ(cal::scan_series(s, utc(2027, 1, 1, 0)).last_start, std::nullopt);
 }
 
+TEST(ScanSeries, ARuleThatSetsTheTimeOfDayIsWalkedEvenWhenDtstartsTimeIsOrdinary) {
+  // DTSTART at 10:00, but the rule's occurrences are at 02:30: the one in the gap is found.
+  const Series by_hour{local(2027, 3, 7, 10), 1h, "America/New_York", "FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=30", {}};
+  const auto scan = cal::scan_series(by_hour, utc(2028, 1, 1, 0));
+  ASSERT_EQ(scan.irregular.size(), 1u);
+  EXPECT_EQ(scan.irregular[0].occurrence.local_start, local(2027, 3, 14, 2, 30));
+  EXPECT_EQ(scan.irregular[0].occurrence.start, utc(2027, 3, 14, 7, 30));
+  // At 10:00 every week without end: nothing irregular, and it reaches the end of the scan.
+  const Series plain{local(2027, 3, 7, 10), 1h, "America/New_York", "FREQ=WEEKLY", {}};
+  const auto quick = cal::scan_series(plain, utc(2032, 1, 1, 0));
+  EXPECT_TRUE(quick.irregular.empty());
+  ASSERT_TRUE(quick.last_start);
+  EXPECT_GE(*quick.last_start, local(2031, 12, 28, 10));
+  // With an end, the last start is the series' own.
+  const Series counted{local(2027, 3, 7, 10), 1h, "America/New_York", "FREQ=WEEKLY;COUNT=3", {}};
+  EXPECT_EQ(cal::scan_series(counted, utc(2032, 1, 1, 0)).last_start, local(2027, 3, 21, 10));
+}
+
 TEST(Expand, DtstartIsTheFirstOccurrenceEvenOffRule) {
   // Monday DTSTART, Tuesday rule (RFC 5545 §3.8.5.3: DTSTART counts as the first occurrence).
   const Series s{local(2027, 3, 1, 10), 1h, "Europe/London", "FREQ=WEEKLY;BYDAY=TU;COUNT=3", {}};
