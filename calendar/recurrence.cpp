@@ -140,7 +140,7 @@ std::optional<std::string> rrule_problem_locked(std::string_view rrule) {
     if (part.empty()) return "the recurrence rule has an empty part (\";;\" or a trailing \";\")";
     const std::size_t eq = part.find('=');
     if (eq == std::string_view::npos || eq == 0 || eq + 1 == part.size())
-      return "\"" + std::string(part) + "\" is not of the form NAME=VALUE";
+      return std::string("\"").append(part) + "\" is not of the form NAME=VALUE";
     const std::string name = upper(part.substr(0, eq));
     const auto known = std::find(kKnownParts.begin(), kKnownParts.end(), name);
     if (known == kKnownParts.end()) return "unknown recurrence rule part \"" + name + "\"";

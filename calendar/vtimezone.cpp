@@ -94,7 +94,7 @@ std::string by_day(const DayRule& r) {
   if (r.same_weekday && r.on_or_after_lo <= r.on_or_after_hi) {
     std::string out = std::string(";BYDAY=") + kWeekdays[r.weekday] + ";BYMONTHDAY=";
     for (int d = r.on_or_after_hi; d < r.on_or_after_hi + 7; ++d)
-      out += (d == r.on_or_after_hi ? "" : ",") + std::to_string(d);
+      out.append(d == r.on_or_after_hi ? "" : ",").append(std::to_string(d));
     return out;
   }
   return ";BYMONTHDAY=" + std::to_string(r.fixed_day);

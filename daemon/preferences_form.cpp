@@ -235,7 +235,7 @@ std::string reminder_label(std::chrono::seconds offset) {
   std::string out;
   auto part = [&out](long long n, const char* unit) {
     if (n == 0) return;
-    out += (out.empty() ? "" : " ") + std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+    out.append(out.empty() ? "" : " ").append(std::to_string(n)).append(" ").append(unit).append(n == 1 ? "" : "s");
   };
   const auto d = duration_cast<days>(offset);
   const auto h = duration_cast<hours>(offset - d);
@@ -249,7 +249,12 @@ std::string reminder_label(std::chrono::seconds offset) {
   return out.empty() ? "0 minutes" : out;
 }
 
-std::string hour_label(int hour) { return (hour < 10 ? "0" : "") + std::to_string(hour) + ":00"; }
+std::string hour_label(int hour) {
+  std::string out = hour < 10 ? "0" : "";
+  out += std::to_string(hour);
+  out += ":00";
+  return out;
+}
 
 std::string weekday_label(int iso_weekday) {
   std::string name(api::weekday_name(iso_weekday));

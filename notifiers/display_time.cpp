@@ -83,7 +83,7 @@ std::string duration_text(seconds duration) {
     if (parts == 2) break;
     const long long n = rest / unit.seconds;
     if (n == 0) continue;
-    text += (parts ? " " : "") + plural(n, unit.name);
+    text.append(parts ? " " : "").append(plural(n, unit.name));
     rest -= n * unit.seconds;
     ++parts;
   }

@@ -51,7 +51,7 @@ std::string make_token(std::string_view key, TokenPurpose purpose, std::int64_t 
     throw std::invalid_argument("a token names a member (> 0), a community (>= 0) and a version (>= 0)");
   std::string payload = std::to_string(member_id) + "." + std::to_string(community_id);
   // Version 0 is left out, so tokens made before versions existed are still the same text.
-  if (version > 0) payload += "." + std::to_string(version);
+  if (version > 0) payload.append(".").append(std::to_string(version));
   return std::string(kVersion) + "." + base64url_encode(payload) + "." + base64url_encode(mac(key, purpose, payload));
 }
 

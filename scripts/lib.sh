@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/run, scripts/test and scripts/pg. Source it; do not run it.
+# Shared helpers for scripts/run, scripts/test, scripts/release-check and scripts/pg. Source it; do not run it.
 
 # Repository root, computed from this file's own location.
 CONVENE_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -103,11 +103,20 @@ cache_value() {
     done <"$1/CMakeCache.txt"
 }
 
-# configure_and_build BUILD_DIR CMAKE_ARGS...: (re)configure with Ninja when needed,
-# then build incrementally.
+# configure_and_build BUILD_DIR [--target T]... CMAKE_ARGS...: (re)configure with Ninja when
+# needed, then build incrementally: everything, or with one or more leading "--target T" only
+# those targets (e.g. --target convened). The --target options must come right after BUILD_DIR;
+# the rest are passed to cmake when configuring.
 configure_and_build() {
     local build_dir="$1" arg key value need_configure=0
+    local -a targets=() names=()
     shift
+    while [[ ${1:-} == --target ]]; do
+        [[ -n ${2:-} ]] || die "configure_and_build: --target needs a target name"
+        targets+=(--target "$2")
+        names+=("$2")
+        shift 2
+    done
     [[ ${build_dir} == /* ]] || build_dir="${CONVENE_REPO}/${build_dir}"
     [[ -f ${CONVENE_REPO}/CMakeLists.txt ]] || die "${CONVENE_REPO}/CMakeLists.txt does not exist yet"
     if [[ ! -f ${build_dir}/build.ninja || ! -f ${build_dir}/CMakeCache.txt ]]; then
@@ -134,8 +143,8 @@ configure_and_build() {
         log "configuring ${build_dir}: $*"
         cmake -S "${CONVENE_REPO}" -B "${build_dir}" -G Ninja "$@"
     fi
-    log "building ${build_dir}"
-    cmake --build "${build_dir}" -j "$(nproc)"
+    log "building ${build_dir}${names[*]:+ (only ${names[*]})}"
+    cmake --build "${build_dir}" "${targets[@]}" -j "$(nproc)"
 }
 
 # ensure_browser_test_modules BUILD_DIR: playwright-core for tests/browser (npm ci from its lock

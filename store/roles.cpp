@@ -9,7 +9,7 @@ namespace convene::store {
 bool holds_role(pqxx::transaction_base& tx, std::int64_t member_id, std::optional<std::int64_t> community_id,
                 std::initializer_list<std::string_view> roles, std::string_view date) {
   std::string list = "{";
-  for (auto r : roles) list += (list.size() > 1 ? "," : "") + std::string(r);
+  for (auto r : roles) list.append(list.size() > 1 ? "," : "").append(r);
   list += "}";
   return !tx.exec_params(
                 "SELECT 1 FROM roles WHERE member_id = $1 AND ($2::bigint IS NULL OR community_id = $2) "

@@ -16,7 +16,7 @@ void append_quoted(std::string& out, const std::string& value) {
 
 std::string bigint_array(const std::vector<std::int64_t>& values) {
   std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + std::to_string(values[i]);
+  for (std::size_t i = 0; i < values.size(); ++i) out.append(i ? "," : "").append(std::to_string(values[i]));
   return out + "}";
 }
 

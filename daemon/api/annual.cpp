@@ -188,7 +188,7 @@ std::string plan_fingerprint(Call& call, int year, calendar::Instant from, calen
            "WHERE during && tstzrange($1, $2) ORDER BY room_id, lower(during), meeting_id",
            store::sql_instant(from), store::sql_instant(to)))
     state += std::string(r[0].c_str()) + "," + r[2].c_str() + "," + r[3].c_str() + "," + r[4].c_str() + ";";
-  state += "|" + boost::json::serialize(slots);
+  state.append("|").append(boost::json::serialize(slots));
   return store::sha256_hex(state);
 }
 

@@ -29,7 +29,7 @@ std::optional<std::chrono::seconds> parse_reminder_offset(std::string_view iso86
 std::string interval_array_sql(const std::vector<std::chrono::seconds>& offsets) {
   std::string sql = "{";
   for (const auto offset : offsets)
-    sql += (sql.size() > 1 ? "," : "") + std::string("\"") + std::to_string(offset.count()) + " seconds\"";
+    sql.append(sql.size() > 1 ? "," : "").append("\"").append(std::to_string(offset.count())).append(" seconds\"");
   return sql + "}";
 }
 

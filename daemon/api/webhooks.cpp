@@ -104,7 +104,7 @@ Reply created_endpoint(Call& call, const std::optional<std::int64_t>& member_id,
   std::optional<std::string> communities_sql;
   if (f.community_ids) {
     std::string list = "{";
-    for (const auto id : *f.community_ids) list += (list.size() > 1 ? "," : "") + std::to_string(id);
+    for (const auto id : *f.community_ids) list.append(list.size() > 1 ? "," : "").append(std::to_string(id));
     communities_sql = list + "}";
   }
   const auto id = call.tx

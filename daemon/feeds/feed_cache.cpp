@@ -9,7 +9,12 @@
 
 namespace convene::feeds {
 
-std::string strong_etag(std::string_view body) { return "\"" + store::sha256_hex(body).substr(0, 32) + "\""; }
+std::string strong_etag(std::string_view body) {
+  std::string etag = "\"";
+  etag.append(store::sha256_hex(body), 0, 32);
+  etag += '"';
+  return etag;
+}
 
 namespace {
 

@@ -31,7 +31,7 @@ std::string modes_sent_now(notifiers::EmailRoute (*route)(notifiers::DeliveryMod
   std::string list = "{";
   for (const auto mode : {DeliveryMode::realtime, DeliveryMode::daily, DeliveryMode::weekly, DeliveryMode::none})
     if (route(mode) == notifiers::EmailRoute::send_now)
-      list += (list.size() > 1 ? "," : "") + std::string(notifiers::to_string(mode));
+      list.append(list.size() > 1 ? "," : "").append(notifiers::to_string(mode));
   return list + "}";
 }
 

@@ -201,7 +201,7 @@ Outcome sweep(JobRun& run, int chains) {
 
 Schedule every_quarter_hour() {
   std::string hours;
-  for (int h = 0; h < 24; ++h) hours += (h ? "," : "") + std::to_string(h);
+  for (int h = 0; h < 24; ++h) hours.append(h ? "," : "").append(std::to_string(h));
   Schedule s = daily_at(std::chrono::minutes(0), "UTC");
   s.rrule = "FREQ=DAILY;BYHOUR=" + hours + ";BYMINUTE=0,15,30,45";
   return s;

@@ -359,7 +359,7 @@ TEST_F(ImportTest, ContentTypeMustBeCsv) {
 
 TEST_F(ImportTest, AtMostOneHundredThousandRows) {
   std::string csv = "email,name\n";
-  for (int i = 0; i <= 100000; ++i) csv += "m" + std::to_string(i) + "@example.org,M\n";
+  for (int i = 0; i <= 100000; ++i) csv.append("m").append(std::to_string(i)).append("@example.org,M\n");
   const auto before = snapshot();
   const auto r = import_csv(csv);
   EXPECT_EQ(r.status, 413) << r.describe();

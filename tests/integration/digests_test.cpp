@@ -435,7 +435,7 @@ TEST_F(Digests, TwoInstancesSendOneDigestPerMemberAndPeriod) {
   constexpr int kMembers = 120;
   std::vector<std::int64_t> ids;
   for (int i = 0; i < kMembers; ++i) {
-    ids.push_back(member("M" + std::to_string(i), i % 2 ? "UTC" : "Europe/London", i % 2 ? 7 : 8));
+    ids.push_back(member(std::string("M").append(std::to_string(i)), i % 2 ? "UTC" : "Europe/London", i % 2 ? 7 : 8));
     join(ids.back(), c, "daily", utc(2027, 5, 1, 0));
   }
   topic(c, "Day one", utc(2027, 5, 1, 3));

@@ -221,7 +221,7 @@ CommandResult PgCluster::pg(const std::vector<std::string>& args, bool fast) con
   std::vector<std::string> argv{pg_script()};
   argv.insert(argv.end(), args.begin(), args.end());
   std::map<std::string, std::string> env;
-  if (fast) env["CONVENE_PG_FAST"] = "1";
+  if (fast) env.emplace("CONVENE_PG_FAST", "1");
   return run_command_with_timeout(argv, env, std::chrono::seconds(120));
 }
 
