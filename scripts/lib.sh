@@ -156,10 +156,14 @@ ensure_browser_test_modules() {
     fi
     if ! command -v npm >/dev/null; then
         # Debian's nodejs comes without npm (NodeSource's includes it and conflicts with this).
+        # The package lists may be older than the machine's last ensure_packages.
+        as_root apt-get update
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
     fi
     log "installing playwright-core (npm ci in ${dir})"
     mkdir -p "${dir}"
     cp "${src}/package.json" "${src}/package-lock.json" "${dir}/"
-    (cd "${dir}" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    # --engine-strict: a Node.js too old for the locked playwright-core fails here, saying so,
+    # instead of at test time (Debian 12's nodejs is 18).
+    (cd "${dir}" && npm ci --engine-strict --no-audit --no-fund --loglevel=error >/dev/null)
 }

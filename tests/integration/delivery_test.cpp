@@ -21,8 +21,10 @@
 #include <pqxx/pqxx>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <future>
 #include <map>
@@ -199,11 +201,14 @@ class Delivery : public convene::testing::MigratedDatabaseTest {
 
 // Python's email package with policy.strict (tests/unit/mime_strict.py): exit 0 = no defect.
 int strict_parse_status(const std::string& message) {
-  const std::string path = ::testing::TempDir() + "delivered.eml";
+  // A name of this process's own: another user's file of a fixed name in /tmp would break it.
+  const std::string path = ::testing::TempDir() + "convene-delivered-" + std::to_string(::getpid()) + ".eml";
   std::ofstream(path, std::ios::binary) << message;
   const std::string command = "/usr/bin/python3 '" + std::string(CONVENE_SOURCE_DIR) + "/tests/unit/mime_strict.py' '" + path +
                               "' > /dev/null";
-  return std::system(command.c_str());
+  const int status = std::system(command.c_str());
+  std::remove(path.c_str());
+  return status;
 }
 
 }  // namespace
@@ -309,7 +314,7 @@ TEST_F(Delivery, AWebhookIsSignedAndRetriedWithTheSameId) {
     EXPECT_TRUE(convene::notifiers::verify_signature(secret, id, timestamp, r.body, r.get_header_value("webhook-signature")));
   }
   const auto& last = requests.back();
-  const std::string path = ::testing::TempDir() + "hook-body.json";
+  const std::string path = ::testing::TempDir() + "convene-hook-body-" + std::to_string(::getpid()) + ".json";
   std::ofstream(path, std::ios::binary) << last.body;
   const std::string check =
       "/usr/bin/python3 -c \"import base64,hashlib,hmac,sys; s=sys.argv[1]; k=base64.b64decode(s[6:]); "
@@ -318,6 +323,7 @@ TEST_F(Delivery, AWebhookIsSignedAndRetriedWithTheSameId) {
       "sys.exit(0 if sig in sys.argv[5].split(' ') else 1)\" '" + secret + "' '" + id + "' '" +
       last.get_header_value("webhook-timestamp") + "' '" + path + "' '" + last.get_header_value("webhook-signature") + "'";
   EXPECT_EQ(std::system(check.c_str()), 0);
+  std::remove(path.c_str());
   EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'transient' AND response_code = 500"), 3);
   // Every attempt, in order, in the notification's own row (schema 010).
   EXPECT_EQ(text("SELECT string_agg(attempt || ':' || outcome || ':' || response_code, ' ' ORDER BY attempt) "
