@@ -121,6 +121,15 @@ std::vector<calendar::IcsEvent> load_events(pqxx::transaction_base& tx, const st
   return events;
 }
 
+// A feed's calendar, read from `now` to the horizon.
+calendar::IcsCalendar new_calendar(std::string name, const FeedSettings& settings, calendar::Instant now) {
+  calendar::IcsCalendar cal;
+  cal.name = std::move(name);
+  cal.refresh = settings.refresh;
+  cal.horizon = now + calendar::kIcsHorizon;
+  return cal;
+}
+
 Feed finish(calendar::IcsCalendar calendar, calendar::Instant last_modified) {
   Feed feed;
   set_body(feed, calendar::render_ics(calendar));
@@ -134,11 +143,8 @@ Feed build_community_feed(pqxx::transaction_base& tx, std::int64_t community_id,
                           calendar::Instant now, const FeedSettings& settings) {
   const auto c = tx.exec_params("SELECT name, description, updated_at FROM communities WHERE id = $1", community_id);
   calendar::Instant last_modified = store::parse_sql_instant(c[0][2].as<std::string>());
-  calendar::IcsCalendar cal;
-  cal.name = c[0][0].as<std::string>();
+  calendar::IcsCalendar cal = new_calendar(c[0][0].as<std::string>(), settings, now);
   cal.description = c[0][1].as<std::string>();
-  cal.refresh = settings.refresh;
-  cal.horizon = now + calendar::kIcsHorizon;
   cal.events = load_events(tx, "m.community_id = $1", community_id, with_join_urls, now, last_modified);
   Feed feed = finish(std::move(cal), last_modified);
   feed.communities = {community_id};
@@ -153,10 +159,7 @@ Feed build_member_feed(pqxx::transaction_base& tx, std::int64_t member_id, calen
   calendar::Instant last_modified = store::parse_sql_instant(m[0][1].as<std::string>());
   std::vector<std::chrono::seconds> alarms;
   for (const auto seconds : store::parse_seconds_list(m[0][2].as<std::string>())) alarms.emplace_back(seconds);
-  calendar::IcsCalendar cal;
-  cal.name = "Convene: " + m[0][0].as<std::string>();
-  cal.refresh = settings.refresh;
-  cal.horizon = now + calendar::kIcsHorizon;
+  calendar::IcsCalendar cal = new_calendar("Convene: " + m[0][0].as<std::string>(), settings, now);
   Feed feed;
   // Archiving a community (its updated_at) removes its meetings from the feed.
   for (const auto& r : tx.exec_params(
@@ -186,10 +189,7 @@ Feed build_room_feed(pqxx::transaction_base& tx, std::int64_t room_id, calendar:
       "FROM rooms WHERE id = $1",
       room_id);
   calendar::Instant last_modified = store::parse_sql_instant(room[0][1].as<std::string>());
-  calendar::IcsCalendar cal;
-  cal.name = "Room: " + room[0][0].as<std::string>();
-  cal.refresh = settings.refresh;
-  cal.horizon = now + calendar::kIcsHorizon;
+  calendar::IcsCalendar cal = new_calendar("Room: " + room[0][0].as<std::string>(), settings, now);
   cal.events = load_events(tx, "m.room_id = $1", room_id, true, now, last_modified);
   Feed feed = finish(std::move(cal), last_modified);
   feed.room_feed = true;
