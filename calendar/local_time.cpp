@@ -9,6 +9,7 @@
 #include <string>
 
 #include "calendar/libical_lock.hpp"
+#include "calendar/transitions.hpp"
 
 namespace convene::calendar {
 namespace {
@@ -39,10 +40,6 @@ std::optional<std::chrono::year_month_day> date_prefix(std::string_view s) {
                                         std::chrono::day{static_cast<unsigned>(*d)}};
   if (!ymd.ok()) return std::nullopt;
   return ymd;
-}
-
-icaltimetype utc_icaltime(sys_seconds t) {
-  return detail::wall_icaltime(LocalDateTime{t.time_since_epoch()}, icaltimezone_get_utc_timezone());
 }
 
 // Further than any UTC offset there has ever been (LMT offsets reached about ±16h).
@@ -95,11 +92,7 @@ icaltimezone* require_zone_locked(std::string_view name) {
   return zone;
 }
 
-seconds utc_offset_locked(icaltimezone* zone, sys_seconds t) {
-  icaltimetype tt = utc_icaltime(t);
-  int is_daylight = 0;
-  return seconds{icaltimezone_get_utc_offset_of_utc_time(zone, &tt, &is_daylight)};
-}
+seconds utc_offset_locked(icaltimezone* zone, sys_seconds t) { return zone_state_locked(zone, t).offset; }
 
 ResolvedLocal resolve_local_locked(icaltimezone* zone, LocalDateTime local) {
   const sys_seconds wall{local.time_since_epoch()};  // the wall reading, as if it were UTC

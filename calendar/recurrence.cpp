@@ -433,8 +433,9 @@ SeriesScan scan_series(const Series& series, Instant to) {
     const sys_seconds wall{local->time_since_epoch()};
     if (wall - kReach >= to) break;
     // One offset on both sides of the wall reading: the usual case needs no closer look.
-    if (detail::utc_offset_locked(zone, wall - kReach) == detail::utc_offset_locked(zone, wall + kReach)) {
-      if (wall - detail::utc_offset_locked(zone, wall - kReach) < to) out.last_start = *local;
+    if (const seconds offset = detail::utc_offset_locked(zone, wall - kReach);
+        offset == detail::utc_offset_locked(zone, wall + kReach)) {
+      if (wall - offset < to) out.last_start = *local;
       continue;
     }
     const ResolvedLocal resolved = detail::resolve_local_locked(zone, *local);
@@ -461,10 +462,19 @@ std::vector<std::optional<LocalDateTime>> local_starts_of(const Series& series, 
   return out;
 }
 
-void add_exdates_at(Series& series, const std::vector<Instant>& starts) {
+std::vector<LocalDateTime> recurrence_ids_of(const Series& series, const std::vector<Instant>& starts) {
   const auto locals = local_starts_of(series, starts);
-  for (std::size_t i = 0; i < starts.size(); ++i)
-    series.exdates.push_back(locals[i] ? *locals[i] : to_local(starts[i], series.zone));
+  std::vector<LocalDateTime> out;
+  out.reserve(starts.size());
+  for (std::size_t i = 0; i < starts.size(); ++i) out.push_back(locals[i] ? *locals[i] : to_local(starts[i], series.zone));
+  return out;
+}
+
+Series stored_series(LocalDateTime start_local, Instant start, Instant end, std::string zone,
+                     std::optional<std::string> rrule, const std::vector<Instant>& cancelled) {
+  Series s{start_local, std::chrono::duration_cast<seconds>(end - start), std::move(zone), std::move(rrule), {}};
+  s.exdates = recurrence_ids_of(s, cancelled);
+  return s;
 }
 
 }  // namespace convene::calendar

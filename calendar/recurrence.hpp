@@ -91,9 +91,14 @@ SeriesScan scan_series(const Series& series, Instant to);
 // (02:30 New York on a spring-forward Sunday starts at 03:30 EDT). Throws as expand does.
 std::vector<std::optional<LocalDateTime>> local_starts_of(const Series& series, const std::vector<Instant>& starts);
 
-// Adds the occurrences of `series` starting at `starts` (cancellations, stored by instant) to
-// its EXDATEs, by their local starts (local_starts_of; to_local for an instant at which no
-// occurrence starts).
-void add_exdates_at(Series& series, const std::vector<Instant>& starts);
+// The RECURRENCE-IDs of exceptions stored by instant (cancelled or moved occurrences):
+// local_starts_of, and to_local for an instant at which no occurrence starts.
+std::vector<LocalDateTime> recurrence_ids_of(const Series& series, const std::vector<Instant>& starts);
+
+// The series of a stored meeting: its first occurrence's local start and its start and end
+// instants (the duration is exact), zone and rule, with the occurrences starting at `cancelled`
+// (stored by instant) as EXDATEs.
+Series stored_series(LocalDateTime start_local, Instant start, Instant end, std::string zone,
+                     std::optional<std::string> rrule, const std::vector<Instant>& cancelled);
 
 }  // namespace convene::calendar

@@ -9,17 +9,10 @@
 namespace convene::api {
 
 calendar::Series Meeting::series(bool with_cancellations) const {
-  calendar::Series s;
-  s.start = start_local;
-  s.duration = std::chrono::duration_cast<std::chrono::seconds>(end - start);
-  s.zone = time_zone;
-  s.rrule = rrule;
-  if (!with_cancellations) return s;
   std::vector<calendar::Instant> cancelled;
   for (const auto& e : exceptions)
-    if (e.cancelled) cancelled.push_back(e.recurrence_id);
-  calendar::add_exdates_at(s, cancelled);
-  return s;
+    if (with_cancellations && e.cancelled) cancelled.push_back(e.recurrence_id);
+  return calendar::stored_series(start_local, start, end, time_zone, rrule, cancelled);
 }
 
 std::optional<Meeting> load_meeting(Call& call, std::int64_t id, bool for_update) {

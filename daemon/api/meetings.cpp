@@ -99,9 +99,10 @@ boost::json::array local_time_warnings(const Call& call, const Meeting& m) {
     if (resolved.kind != calendar::LocalTimeKind::unique) warn(m.start_local, resolved.instant, resolved.kind);
     return out;
   }
-  for (const auto& i : calendar::scan_series(m.series(), booking_horizon(call)).irregular)
-    if (i.occurrence.start >= call.now && out.size() < kMaxWarnings)
-      warn(i.occurrence.local_start, i.occurrence.start, i.kind);
+  for (const auto& i : calendar::scan_series(m.series(), booking_horizon(call)).irregular) {
+    if (out.size() == kMaxWarnings) break;
+    if (i.occurrence.start >= call.now) warn(i.occurrence.local_start, i.occurrence.start, i.kind);
+  }
   return out;
 }
 

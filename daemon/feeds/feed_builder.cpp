@@ -74,11 +74,10 @@ calendar::IcsEvent to_event(const pqxx::row& r, const ExceptionsByMeeting& excep
     // Exceptions are stored by instant; the feed names them by the occurrence's local start.
     std::vector<calendar::Instant> ids;
     for (const auto& x : found->second) ids.push_back(store::parse_sql_instant(x.recurrence_id));
-    const auto locals = e.rrule ? calendar::local_starts_of(calendar::Series{e.start, {}, e.zone, e.rrule, {}}, ids)
-                                : std::vector<std::optional<calendar::LocalDateTime>>(ids.size());
+    const auto rids = calendar::recurrence_ids_of(calendar::Series{e.start, {}, e.zone, e.rrule, {}}, ids);
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const auto& x = found->second[i];
-      const auto rid = locals[i] ? *locals[i] : calendar::to_local(ids[i], e.zone);
+      const auto& rid = rids[i];
       last_modified = std::max(last_modified, store::parse_sql_instant(x.updated_at));
       if (x.cancelled) {
         e.exdates.push_back(rid);

@@ -31,16 +31,10 @@ std::optional<calendar::Occurrence> original_occurrence(const MeetingSeries& mee
 }  // namespace
 
 calendar::Series MeetingSeries::series() const {
-  calendar::Series s;
-  s.start = start_local;
-  s.duration = std::chrono::duration_cast<std::chrono::seconds>(end - start);
-  s.zone = time_zone;
-  s.rrule = rrule;
   std::vector<calendar::Instant> cancelled;
   for (const auto& c : changes)
     if (c.cancelled) cancelled.push_back(c.recurrence_id);
-  calendar::add_exdates_at(s, cancelled);
-  return s;
+  return calendar::stored_series(start_local, start, end, time_zone, rrule, cancelled);
 }
 
 std::optional<MeetingSeries> load_meeting_series(pqxx::transaction_base& tx, std::int64_t id) {

@@ -118,6 +118,29 @@ class DstTest : public ApiTest {
     return out;
   }
 
+  // The one warning of a meeting's answer.
+  static void expect_one_warning(const json::object& meeting, const std::string& local_start, const std::string& problem,
+                                 const std::string& start_utc) {
+    const auto& warnings = meeting.at("local_time_warnings").as_array();
+    ASSERT_EQ(warnings.size(), 1u) << json::serialize(meeting);
+    EXPECT_EQ(std::string(warnings[0].at("local_start").as_string()), local_start);
+    EXPECT_EQ(std::string(warnings[0].at("problem").as_string()), problem);
+    EXPECT_EQ(std::string(warnings[0].at("start_utc").as_string()), start_utc);
+  }
+
+  // Reminders (planned now), room bookings and the feed as an RFC 5545 client and as ical.js
+  // read it in [from, to): each the `expected` starts.
+  void expect_everywhere(const json::object& meeting, const std::set<std::string>& expected, const std::string& from,
+                         const std::string& to) {
+    const auto id = meeting.at("id").as_int64();
+    const auto uid = std::string(meeting.at("uid").as_string());
+    plan_reminders(id, clock.now());
+    EXPECT_EQ(reminded_starts(id), expected) << "reminders";
+    EXPECT_EQ(booked_starts(id), expected) << "room bookings";
+    EXPECT_EQ(feed_starts(uid, 0, at(from), at(to)), expected) << "RFC 5545";
+    EXPECT_EQ(feed_starts(uid, 1, at(from), at(to)), expected) << "ical.js";
+  }
+
   std::int64_t room = 0, member = 0;
 };
 
@@ -126,31 +149,16 @@ TEST_F(DstTest, ASeriesAtANonexistentLocalTimeIsOneInstantInWarningsRemindersBoo
   const auto m = create({{"title", "Night watch"}, {"time_zone", "America/New_York"}, {"start", "2027-03-07T02:30"},
                          {"end", "2027-03-07T03:30"}, {"rrule", "FREQ=WEEKLY;BYDAY=SU;COUNT=3"}, {"room_id", room}});
   const auto id = m.at("id").as_int64();
-  const auto& warnings = m.at("local_time_warnings").as_array();
-  ASSERT_EQ(warnings.size(), 1u) << json::serialize(m);
-  EXPECT_EQ(warnings[0].at("local_start"), "2027-03-14T02:30:00");
-  EXPECT_EQ(warnings[0].at("problem"), "nonexistent");
-  EXPECT_EQ(warnings[0].at("start_utc"), "2027-03-14T07:30:00Z");  // 03:30 EDT: shifted by the gap
-
-  const std::set<std::string> expected{"2027-03-07T07:30:00Z", "2027-03-14T07:30:00Z", "2027-03-21T06:30:00Z"};
-  plan_reminders(id, clock.now());
-  EXPECT_EQ(reminded_starts(id), expected);
-  EXPECT_EQ(booked_starts(id), expected);
-  const auto uid = std::string(m.at("uid").as_string());
-  EXPECT_EQ(feed_starts(uid, 0, at("2027-03-01T00:00:00Z"), at("2027-04-01T00:00:00Z")), expected) << "RFC 5545";
-  EXPECT_EQ(feed_starts(uid, 1, at("2027-03-01T00:00:00Z"), at("2027-04-01T00:00:00Z")), expected) << "ical.js";
+  expect_one_warning(m, "2027-03-14T02:30:00", "nonexistent", "2027-03-14T07:30:00Z");  // 03:30 EDT: shifted by the gap
+  expect_everywhere(m, {"2027-03-07T07:30:00Z", "2027-03-14T07:30:00Z", "2027-03-21T06:30:00Z"}, "2027-03-01T00:00:00Z",
+                    "2027-04-01T00:00:00Z");
   // The same answer when the meeting is read again.
   EXPECT_EQ(get("/v1/meetings/" + std::to_string(id), admin_token).json.at("local_time_warnings").as_array().size(), 1u);
 
   // Cancelling that occurrence by its local time cancels it everywhere (it is stored by instant).
   const auto cancelled = post("/v1/meetings/" + std::to_string(id) + "/occurrences/2027-03-14T02:30/cancel", admin_token);
   ASSERT_EQ(cancelled.status, 200) << cancelled.describe();
-  plan_reminders(id, clock.now());
-  const std::set<std::string> left{"2027-03-07T07:30:00Z", "2027-03-21T06:30:00Z"};
-  EXPECT_EQ(reminded_starts(id), left);
-  EXPECT_EQ(booked_starts(id), left);
-  EXPECT_EQ(feed_starts(uid, 0, at("2027-03-01T00:00:00Z"), at("2027-04-01T00:00:00Z")), left);
-  EXPECT_EQ(feed_starts(uid, 1, at("2027-03-01T00:00:00Z"), at("2027-04-01T00:00:00Z")), left);
+  expect_everywhere(m, {"2027-03-07T07:30:00Z", "2027-03-21T06:30:00Z"}, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z");
 }
 
 TEST_F(DstTest, ASeriesAtARepeatedLocalTimeIsTheFirstInWarningsRemindersBookingsAndEveryCalendar) {
@@ -158,20 +166,9 @@ TEST_F(DstTest, ASeriesAtARepeatedLocalTimeIsTheFirstInWarningsRemindersBookings
   // Sundays at 01:30 in London; 2027-10-31 01:30 happens twice (BST, then GMT): the first.
   const auto m = create({{"title", "Early birds"}, {"time_zone", "Europe/London"}, {"start", "2027-10-24T01:30"},
                          {"end", "2027-10-24T02:00"}, {"rrule", "FREQ=WEEKLY;BYDAY=SU;COUNT=3"}, {"room_id", room}});
-  const auto id = m.at("id").as_int64();
-  const auto& warnings = m.at("local_time_warnings").as_array();
-  ASSERT_EQ(warnings.size(), 1u) << json::serialize(m);
-  EXPECT_EQ(warnings[0].at("local_start"), "2027-10-31T01:30:00");
-  EXPECT_EQ(warnings[0].at("problem"), "repeated");
-  EXPECT_EQ(warnings[0].at("start_utc"), "2027-10-31T00:30:00Z");
-
-  const std::set<std::string> expected{"2027-10-24T00:30:00Z", "2027-10-31T00:30:00Z", "2027-11-07T01:30:00Z"};
-  plan_reminders(id, clock.now());
-  EXPECT_EQ(reminded_starts(id), expected);
-  EXPECT_EQ(booked_starts(id), expected);
-  const auto uid = std::string(m.at("uid").as_string());
-  EXPECT_EQ(feed_starts(uid, 0, at("2027-10-01T00:00:00Z"), at("2027-12-01T00:00:00Z")), expected) << "RFC 5545";
-  EXPECT_EQ(feed_starts(uid, 1, at("2027-10-01T00:00:00Z"), at("2027-12-01T00:00:00Z")), expected) << "ical.js";
+  expect_one_warning(m, "2027-10-31T01:30:00", "repeated", "2027-10-31T00:30:00Z");
+  expect_everywhere(m, {"2027-10-24T00:30:00Z", "2027-10-31T00:30:00Z", "2027-11-07T01:30:00Z"}, "2027-10-01T00:00:00Z",
+                    "2027-12-01T00:00:00Z");
 }
 
 TEST_F(DstTest, AMeetingAtOrdinaryTimesHasNoWarnings) {

@@ -24,6 +24,7 @@
 #include "calendar/recurrence.hpp"
 #include "calendar/vtimezone.hpp"
 #include "calendar/zones.hpp"
+#include "jobs/meeting_attachment.hpp"
 #include "tests/support/ics_client.hpp"
 
 using namespace std::chrono;
@@ -860,6 +861,18 @@ TEST(IcsDst, AMovedOccurrenceKeepsItsOwnTimesAndAMoveIntoAGapIsWrittenAsItHappen
   const std::string into_gap = override_with(text, "RECURRENCE-ID;TZID=America/New_York:20270321T023000");
   EXPECT_NE(into_gap.find("DTSTART;TZID=America/New_York:20270314T031500\r\n"), std::string::npos) << into_gap;
   EXPECT_NE(into_gap.find("DTEND;TZID=America/New_York:20270314T034500\r\n"), std::string::npos) << into_gap;
+}
+
+// The .ics attached to a meeting email is read to the same horizon as the feeds.
+TEST(IcsDst, TheEmailAttachmentOfASeriesGivesItsOccurrenceInAGapItsOwnVevent) {
+  const boost::json::object payload{{"uid", "night@x"},          {"title", "Night watch"},
+                                    {"start", "2027-01-03T02:30"}, {"end", "2027-01-03T03:30"},
+                                    {"time_zone", "America/New_York"}, {"rrule", "FREQ=WEEKLY;BYDAY=SU"}};
+  const auto ics = convene::jobs::meeting_attachment("meeting.scheduled", payload, "owls@example.org", utc(2026, 12, 1));
+  ASSERT_TRUE(ics);
+  const std::string moved = override_with(*ics, "RECURRENCE-ID;TZID=America/New_York:20270314T023000");
+  EXPECT_NE(moved.find("DTSTART;TZID=America/New_York:20270314T033000\r\n"), std::string::npos) << *ics;
+  EXPECT_FALSE(override_with(*ics, "RECURRENCE-ID;TZID=America/New_York:20310309T023000").empty()) << "five years on";
 }
 
 // What the daemon itself computes for the same events (calendar::expand, DESIGN §3), in the

@@ -238,8 +238,10 @@ TEST(Expand, CancellingAnOccurrenceInAGapByItsInstantCancelsIt) {
   EXPECT_EQ(locals[0], local(2027, 3, 14, 2, 30));
   EXPECT_EQ(locals[1], local(2027, 3, 15, 2, 30));
   EXPECT_EQ(locals[2], std::nullopt);  // no occurrence starts then
-  cal::add_exdates_at(s, {in_gap});
-  const auto e = cal::expand(s, utc(2027, 3, 13, 0), utc(2027, 3, 16, 0), 10);
+  const Series stored = cal::stored_series(s.start, utc(2027, 3, 7, 7, 30), utc(2027, 3, 7, 8, 30), s.zone, s.rrule,
+                                           {in_gap});
+  EXPECT_EQ(stored.duration, 1h);
+  const auto e = cal::expand(stored, utc(2027, 3, 13, 0), utc(2027, 3, 16, 0), 10);
   EXPECT_EQ(local_starts(e), (std::vector<LocalDateTime>{local(2027, 3, 13, 2, 30), local(2027, 3, 15, 2, 30)}));
 }
 
