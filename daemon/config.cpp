@@ -1,6 +1,7 @@
 #include "daemon/config.hpp"
 
 #include "calendar/zones.hpp"
+#include "daemon/http/client_address.hpp"
 #include "notifiers/address_policy.hpp"
 #include "store/conninfo.hpp"
 
@@ -8,7 +9,9 @@
 
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <set>
@@ -28,12 +31,29 @@ std::string join_lines(const std::vector<std::string>& lines) {
   return out;
 }
 
+// The shortest decimal text that reads back as the same number: 0.5, 100, 1000000.
+std::string format_number(double value) {
+  char buf[512];
+  const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed);
+  return ec == std::errc() ? std::string(buf, ptr) : std::to_string(value);
+}
+
 long long parse_integer(std::string_view text, long long min, long long max) {
   long long value = 0;
   const auto* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc() || ptr != end || value < min || value > max)
     throw std::invalid_argument("must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  return value;
+}
+
+// A non-negative decimal number such as 0.5 or 100 (no exponent, no sign).
+double parse_number(std::string_view text, double max) {
+  double value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value, std::chars_format::fixed);
+  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(value) || value < 0 || value > max)
+    throw std::invalid_argument("must be a number from 0 to " + format_number(max) + ", such as 0.5 or 100");
   return value;
 }
 
@@ -103,6 +123,42 @@ Setting month_day_time_setting(std::string key, MonthDayTime Config::*field) {
           [field](const Config& c) { return format_month_day_time(c.*field); }};
 }
 
+// A duration from `min` to `max`, shown in milliseconds.
+Setting duration_setting(std::string key, std::chrono::milliseconds Config::*field, std::chrono::milliseconds min,
+                         std::chrono::milliseconds max, std::string range) {
+  return {std::move(key), false,
+          [field, min, max, range](Config& c, const std::string& v) {
+            const auto d = parse_duration(v);
+            if (d < min || d > max) throw std::invalid_argument("must be between " + range);
+            c.*field = d;
+          },
+          [field](const Config& c) { return std::to_string((c.*field).count()) + "ms"; }};
+}
+
+Setting rate_limit_setting(std::string key, RateLimit Config::*field, double RateLimit::*part) {
+  return {std::move(key), false, [field, part](Config& c, const std::string& v) { (c.*field).*part = parse_number(v, 1000000); },
+          [field, part](const Config& c) { return format_number((c.*field).*part); }};
+}
+
+// A burst below one token would refuse every request: checked once every source has been read,
+// as per_second and burst may come from different ones.
+std::vector<std::string> rate_limit_problems(const Config& c) {
+  static const std::pair<const char*, RateLimit Config::*> limits[] = {
+      {"rate_limit_api", &Config::rate_limit_api},
+      {"rate_limit_token", &Config::rate_limit_token},
+      {"rate_limit_auth_failures", &Config::rate_limit_auth_failures},
+      {"rate_limit_links", &Config::rate_limit_links},
+      {"rate_limit_feeds", &Config::rate_limit_feeds},
+  };
+  std::vector<std::string> problems;
+  for (const auto& [name, field] : limits) {
+    const RateLimit& r = c.*field;
+    if (r.per_second > 0 && r.burst < 1)
+      problems.push_back(std::string(name) + "_burst must be at least 1 while " + name +
+                         "_per_second is above 0 (a per_second of 0 turns the limit off)");
+  }
+  return problems;
+}
 
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> all = {
@@ -129,6 +185,40 @@ const std::vector<Setting>& settings() {
       {"http_max_body", false,
        [](Config& c, const std::string& v) { c.http_max_body = parse_integer(v, 1024, 64LL * 1024 * 1024); },
        [](const Config& c) { return std::to_string(c.http_max_body); }},
+      {"http_max_queued", false, [](Config& c, const std::string& v) { c.http_max_queued = parse_integer(v, 1, 100000); },
+       [](const Config& c) { return std::to_string(c.http_max_queued); }},
+      {"http_max_connections", false,
+       [](Config& c, const std::string& v) { c.http_max_connections = parse_integer(v, 1, 1000000); },
+       [](const Config& c) { return std::to_string(c.http_max_connections); }},
+      duration_setting("http_header_timeout", &Config::http_header_timeout, std::chrono::seconds(1),
+                       std::chrono::minutes(10), "1s and 10m"),
+      duration_setting("http_body_timeout", &Config::http_body_timeout, std::chrono::seconds(1), std::chrono::hours(1),
+                       "1s and 1h"),
+      duration_setting("http_idle_timeout", &Config::http_idle_timeout, std::chrono::seconds(1), std::chrono::hours(1),
+                       "1s and 1h"),
+      duration_setting("http_write_timeout", &Config::http_write_timeout, std::chrono::seconds(1), std::chrono::hours(1),
+                       "1s and 1h"),
+      {"trusted_proxies", false,
+       [](Config& c, const std::string& v) {
+         try {
+           http::TrustedProxies::parse(v);
+         } catch (const std::invalid_argument& e) {
+           throw std::invalid_argument("must be addresses or CIDR blocks such as \"127.0.0.0/8, ::1/128\" (" +
+                                       std::string(e.what()) + ")");
+         }
+         c.trusted_proxies = v;
+       },
+       [](const Config& c) { return c.trusted_proxies.empty() ? std::string("(none)") : c.trusted_proxies; }},
+      rate_limit_setting("rate_limit_api_per_second", &Config::rate_limit_api, &RateLimit::per_second),
+      rate_limit_setting("rate_limit_api_burst", &Config::rate_limit_api, &RateLimit::burst),
+      rate_limit_setting("rate_limit_token_per_second", &Config::rate_limit_token, &RateLimit::per_second),
+      rate_limit_setting("rate_limit_token_burst", &Config::rate_limit_token, &RateLimit::burst),
+      rate_limit_setting("rate_limit_auth_failures_per_second", &Config::rate_limit_auth_failures, &RateLimit::per_second),
+      rate_limit_setting("rate_limit_auth_failures_burst", &Config::rate_limit_auth_failures, &RateLimit::burst),
+      rate_limit_setting("rate_limit_links_per_second", &Config::rate_limit_links, &RateLimit::per_second),
+      rate_limit_setting("rate_limit_links_burst", &Config::rate_limit_links, &RateLimit::burst),
+      rate_limit_setting("rate_limit_feeds_per_second", &Config::rate_limit_feeds, &RateLimit::per_second),
+      rate_limit_setting("rate_limit_feeds_burst", &Config::rate_limit_feeds, &RateLimit::burst),
       {"state_directory", false,
        [](Config& c, const std::string& v) {
          if (v.empty() || v.front() != '/') throw std::invalid_argument("must be an absolute path");
@@ -296,10 +386,11 @@ std::string env_name(const std::string& key) {
   return name;
 }
 
-// TOML values are accepted as strings, integers or booleans; each setting parses the text.
+// TOML values are accepted as strings, numbers or booleans; each setting parses the text.
 std::optional<std::string> scalar_text(const toml::node& node) {
   if (const auto* s = node.as_string()) return s->get();
   if (const auto* i = node.as_integer()) return std::to_string(i->get());
+  if (const auto* f = node.as_floating_point()) return format_number(f->get());
   if (const auto* b = node.as_boolean()) return std::string(b->get() ? "true" : "false");
   return std::nullopt;
 }
@@ -391,6 +482,7 @@ Config load_config(const std::optional<std::filesystem::path>& file, const Envir
       problems.push_back(it->first + " " + e.what());
     }
   }
+  for (auto& p : rate_limit_problems(config)) problems.push_back(std::move(p));
   if (!problems.empty()) throw ConfigError(std::move(problems));
   return config;
 }

@@ -26,13 +26,33 @@ struct MonthDayTime {
   std::chrono::minutes time{0};
 };
 
+// A token bucket: per_second requests a second on average, bursts of up to `burst`.
+// per_second 0 turns the limit off.
+struct RateLimit {
+  double per_second = 0;
+  double burst = 0;
+};
+
 struct Config {
   std::string database_url = "postgresql:///convene?host=/run/postgresql";
   std::size_t database_pool_size = 8;
   std::chrono::milliseconds database_connect_timeout{5000};
   ListenAddress http_listen{"127.0.0.1", 8080};
-  int http_threads = 64;  // cpp-httplib holds a thread per keep-alive connection
+  int http_threads = 16;  // for handlers that use the database (the server itself runs on the event loop)
+  int http_max_queued = 256;  // requests waiting for one of those threads; beyond it 503 with Retry-After
+  int http_max_connections = 20000;  // beyond it the oldest idle connections are closed, then new ones refused
   std::size_t http_max_body = 1024 * 1024;
+  std::chrono::milliseconds http_header_timeout{10000};  // to receive a request's headers
+  std::chrono::milliseconds http_body_timeout{60000};    // to receive its body
+  std::chrono::milliseconds http_idle_timeout{60000};    // keep-alive wait for the next request
+  std::chrono::milliseconds http_write_timeout{30000};   // to send a response
+  // Peers whose X-Forwarded-For names the client (CIDRs; see http/client_address.hpp).
+  std::string trusted_proxies = "127.0.0.0/8, ::1/128";
+  RateLimit rate_limit_api{100, 400};            // API requests per client address
+  RateLimit rate_limit_token{50, 200};           // API requests per bearer token
+  RateLimit rate_limit_auth_failures{0.5, 30};   // failed authentications per client address
+  RateLimit rate_limit_links{10, 100};           // /preferences and /u (unsubscribe) per client address
+  RateLimit rate_limit_feeds{200, 2000};         // feeds per client address (calendar providers poll many)
   std::filesystem::path state_directory = "/var/lib/convene";
   // Feed files (communities/<slug>.ics, rooms/<id>.ics); empty: state_directory/feeds.
   // Read it through feeds_directory_of().

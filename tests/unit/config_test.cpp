@@ -216,3 +216,110 @@ TEST(Config, TheAnnualWindowRuleIsConfigurable) {
     EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_ANNUAL_WINDOW_START", bad}}).empty()) << bad;
   EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_ANNUAL_WINDOW_DAYS", "0"}}).empty());
 }
+
+TEST(Config, HttpLimitsDefaults) {
+  const Config c = load_config(std::nullopt, {});
+  EXPECT_EQ(c.http_threads, 16);
+  EXPECT_EQ(c.http_max_queued, 256);
+  EXPECT_EQ(c.http_max_connections, 20000);
+  EXPECT_EQ(c.http_header_timeout, 10s);
+  EXPECT_EQ(c.http_body_timeout, 60s);
+  EXPECT_EQ(c.http_idle_timeout, 60s);
+  EXPECT_EQ(c.http_write_timeout, 30s);
+  EXPECT_EQ(c.trusted_proxies, "127.0.0.0/8, ::1/128");
+  EXPECT_EQ(c.rate_limit_api.per_second, 100);
+  EXPECT_EQ(c.rate_limit_api.burst, 400);
+  EXPECT_EQ(c.rate_limit_token.per_second, 50);
+  EXPECT_EQ(c.rate_limit_token.burst, 200);
+  EXPECT_EQ(c.rate_limit_auth_failures.per_second, 0.5);
+  EXPECT_EQ(c.rate_limit_auth_failures.burst, 30);
+  EXPECT_EQ(c.rate_limit_links.per_second, 10);
+  EXPECT_EQ(c.rate_limit_links.burst, 100);
+  EXPECT_EQ(c.rate_limit_feeds.per_second, 200);
+  EXPECT_EQ(c.rate_limit_feeds.burst, 2000);
+}
+
+TEST(Config, HttpLimitsFromTheFileAndTheEnvironment) {
+  ConfigFile file(R"(
+http_max_queued = 64
+http_max_connections = 500
+http_header_timeout = "5s"
+http_body_timeout = "2m"
+http_idle_timeout = "15s"
+http_write_timeout = "45s"
+trusted_proxies = "10.0.0.0/8 fd00::/8"
+rate_limit_api_per_second = 2.5
+rate_limit_api_burst = 10
+rate_limit_token_per_second = "0.25"
+rate_limit_token_burst = 3
+rate_limit_feeds_per_second = 0
+rate_limit_feeds_burst = 0
+)");
+  const Config c = load_config(file.path(), {{"CONVENE_RATE_LIMIT_API_BURST", "20"},
+                                             {"CONVENE_RATE_LIMIT_LINKS_PER_SECOND", "0.1"},
+                                             {"CONVENE_HTTP_IDLE_TIMEOUT", "5s"},
+                                             {"CONVENE_TRUSTED_PROXIES", ""}});
+  EXPECT_EQ(c.http_max_queued, 64);
+  EXPECT_EQ(c.http_max_connections, 500);
+  EXPECT_EQ(c.http_header_timeout, 5s);
+  EXPECT_EQ(c.http_body_timeout, 2min);
+  EXPECT_EQ(c.http_idle_timeout, 5s);  // the environment wins
+  EXPECT_EQ(c.http_write_timeout, 45s);
+  EXPECT_EQ(c.trusted_proxies, "");    // trust no proxy
+  EXPECT_EQ(c.rate_limit_api.per_second, 2.5);
+  EXPECT_EQ(c.rate_limit_api.burst, 20);
+  EXPECT_EQ(c.rate_limit_token.per_second, 0.25);
+  EXPECT_EQ(c.rate_limit_token.burst, 3);
+  EXPECT_EQ(c.rate_limit_links.per_second, 0.1);
+  EXPECT_EQ(c.rate_limit_links.burst, 100);
+  EXPECT_EQ(c.rate_limit_feeds.per_second, 0);  // off, so a burst of 0 is fine
+  EXPECT_EQ(load_config(file.path(), {}).trusted_proxies, "10.0.0.0/8 fd00::/8");
+}
+
+TEST(Config, HttpLimitsRejectBadValuesSayingWhy) {
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_RATE_LIMIT_API_PER_SECOND", "-1"}}),
+                       "CONVENE_RATE_LIMIT_API_PER_SECOND must be a number from 0 to 1000000"));
+  for (const char* bad : {"fast", "1e3", "", "nan", "inf", "+3", "2000000"})
+    EXPECT_FALSE(problems_of(std::nullopt, {{"CONVENE_RATE_LIMIT_TOKEN_BURST", bad}}).empty()) << bad;
+  // A limit that is on needs a whole token to ever let a request through.
+  EXPECT_EQ(problems_of(std::nullopt, {{"CONVENE_RATE_LIMIT_AUTH_FAILURES_BURST", "0.5"}}),
+            (std::vector<std::string>{"rate_limit_auth_failures_burst must be at least 1 while "
+                                      "rate_limit_auth_failures_per_second is above 0 (a per_second of 0 turns the limit off)"}));
+  EXPECT_TRUE(problems_of(std::nullopt, {{"CONVENE_RATE_LIMIT_AUTH_FAILURES_BURST", "0"},
+                                         {"CONVENE_RATE_LIMIT_AUTH_FAILURES_PER_SECOND", "0"}})
+                  .empty());
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_TRUSTED_PROXIES", "10.0.0.1/8"}}),
+                       "CONVENE_TRUSTED_PROXIES must be addresses or CIDR blocks"));
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_TRUSTED_PROXIES", "127.0.0.1, proxy.internal"}}),
+                       "proxy.internal"));
+  ConfigFile file("http_max_queued = 0\nhttp_max_connections = 2000000\nhttp_header_timeout = \"0s\"\n"
+                  "http_write_timeout = \"2h\"\nrate_limit_feeds_burst = true\n");
+  const auto problems = problems_of(file.path(), {});
+  EXPECT_EQ(problems.size(), 5u);
+  EXPECT_TRUE(mentions(problems, "http_max_queued must be a whole number from 1 to 100000"));
+  EXPECT_TRUE(mentions(problems, "http_max_connections must be a whole number from 1 to 1000000"));
+  EXPECT_TRUE(mentions(problems, "http_header_timeout must be between 1s and 10m"));
+  EXPECT_TRUE(mentions(problems, "http_write_timeout must be between 1s and 1h"));
+  EXPECT_TRUE(mentions(problems, "rate_limit_feeds_burst must be a number"));
+}
+
+TEST(Config, CheckConfigShowsTheHttpLimitsWhichNeedARestart) {
+  const Config c = load_config(std::nullopt, {});
+  std::string all;
+  for (const auto& line : describe(c)) all += line + "\n";
+  for (const char* line : {"http_threads = 16\n", "http_max_queued = 256\n", "http_max_connections = 20000\n",
+                           "http_header_timeout = 10000ms\n", "http_body_timeout = 60000ms\n",
+                           "http_idle_timeout = 60000ms\n", "http_write_timeout = 30000ms\n",
+                           "trusted_proxies = 127.0.0.0/8, ::1/128\n", "rate_limit_api_per_second = 100\n",
+                           "rate_limit_api_burst = 400\n", "rate_limit_token_per_second = 50\n",
+                           "rate_limit_token_burst = 200\n", "rate_limit_auth_failures_per_second = 0.5\n",
+                           "rate_limit_auth_failures_burst = 30\n", "rate_limit_links_per_second = 10\n",
+                           "rate_limit_links_burst = 100\n", "rate_limit_feeds_per_second = 200\n",
+                           "rate_limit_feeds_burst = 2000\n"})
+    EXPECT_NE(all.find(line), std::string::npos) << line << "missing from\n" << all;
+  const Config reloaded = load_config(std::nullopt, {{"CONVENE_RATE_LIMIT_FEEDS_PER_SECOND", "20"},
+                                                     {"CONVENE_HTTP_IDLE_TIMEOUT", "10s"},
+                                                     {"CONVENE_TRUSTED_PROXIES", ""}});
+  EXPECT_EQ(restart_required(c, reloaded),
+            (std::vector<std::string>{"http_idle_timeout", "trusted_proxies", "rate_limit_feeds_per_second"}));
+}
