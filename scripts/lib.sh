@@ -50,15 +50,46 @@ ensure_packages() {
         postfix_new=1
         echo 'postfix postfix/main_mailer_type select No configuration' | as_root debconf-set-selections
     fi
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends "${missing[@]}"
-    if ((postfix_new)) && command -v systemctl >/dev/null 2>&1; then
-        if [[ -d /run/systemd/system ]]; then
-            as_root systemctl disable --now postfix.service >/dev/null 2>&1 || true
-        else
-            as_root systemctl disable postfix.service >/dev/null 2>&1 || true
+    # nginx (tests/nginx, bench/feeds run private instances) would be started by its postinst
+    # as the system web server on port 80, and a failed start (no IPv6 for the default site's
+    # [::]:80, or a chroot) fails the whole install. Unless the machine has a policy-rc.d of its
+    # own (containers' denies every start), a temporary one denies nginx's start and nothing else.
+    local nginx_new=0 policy=/usr/sbin/policy-rc.d policy_ours=0
+    if [[ " ${missing[*]} " == *" nginx "* ]]; then
+        nginx_new=1
+        if [[ ! -e ${policy} ]]; then
+            # shellcheck disable=SC2016  # $1 is policy-rc.d's argument (invoke-rc.d: nginx, systemd: nginx.service)
+            printf '#!/bin/sh\n# Written by Convene scripts/lib.sh for one apt-get install.\ncase "$1" in nginx | nginx.service) exit 101 ;; esac\nexit 0\n' |
+                as_root tee "${policy}" >/dev/null
+            as_root chmod 0755 "${policy}"
+            policy_ours=1
         fi
+    fi
+    local status=0
+    as_root apt-get update || status=$?
+    if ((status == 0)); then
+        as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y --no-install-recommends "${missing[@]}" || status=$?
+    fi
+    if ((policy_ours)); then as_root rm -f "${policy}"; fi
+    ((status == 0)) || die "apt-get failed (exit ${status})"
+    if ((postfix_new)); then disable_system_service postfix; fi
+    if ((nginx_new)); then disable_system_service nginx; fi
+}
+
+# disable_system_service NAME: stop NAME.service and keep it from starting at boot, with or
+# without a running systemd (a chroot, a container); never fails.
+disable_system_service() {
+    if command -v systemctl >/dev/null 2>&1; then
+        if [[ -d /run/systemd/system ]]; then
+            as_root systemctl disable --now "$1.service" >/dev/null 2>&1 || true
+        else
+            as_root systemctl disable "$1.service" >/dev/null 2>&1 || true
+        fi
+    fi
+    if [[ ! -d /run/systemd/system && -x /etc/init.d/$1 ]]; then
+        as_root /etc/init.d/"$1" stop >/dev/null 2>&1 || true
+        if command -v update-rc.d >/dev/null 2>&1; then as_root update-rc.d "$1" disable >/dev/null 2>&1 || true; fi
     fi
 }
 
