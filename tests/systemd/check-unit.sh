@@ -7,9 +7,12 @@
 #     systemd-analyze itself only warns about most of them.
 # (b) systemd-analyze security --offline=true: overall exposure must be <= MAX_EXPOSURE.
 # (c) as root: convene.sysusers and convene.tmpfiles apply cleanly to a scratch root.
+# (d) LimitNOFILE= is set and at least MIN_NOFILE (http_max_connections, 20000 by default, plus
+#     the daemon's other descriptors).
 set -euo pipefail
 
 MAX_EXPOSURE=2.0
+MIN_NOFILE=25000
 
 fail() { printf 'check-unit: FAIL: %s\n' "$*" >&2; exit 1; }
 
@@ -58,6 +61,12 @@ if ! awk -v s="${score}" -v m="${MAX_EXPOSURE}" 'BEGIN { exit !(s <= m) }'; then
     grep -E '✗' <<<"${security}" >&2 || true
     fail "exposure ${score} is above ${MAX_EXPOSURE}"
 fi
+
+# --- (d) open files -------------------------------------------------------------------
+nofile="$(sed -n -E 's/^LimitNOFILE=([0-9]+)(:([0-9]+))?[[:space:]]*$/\1/p' "${UNIT}" | tail -n 1)"
+[[ -n ${nofile} ]] || fail "LimitNOFILE= (a number, or SOFT:HARD) is missing from convened.service"
+((nofile >= MIN_NOFILE)) || fail "LimitNOFILE=${nofile} is below ${MIN_NOFILE}"
+echo "check-unit: LimitNOFILE=${nofile} ok"
 
 # --- (c) sysusers / tmpfiles --------------------------------------------------------
 if [[ ${EUID} -eq 0 ]]; then
