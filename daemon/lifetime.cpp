@@ -1,25 +1,20 @@
-#include "daemon/commands.hpp"
+#include "daemon/lifetime.hpp"
 
 #include "base/log.hpp"
 #include "calendar/clock.hpp"
-#include "calendar/zones.hpp"
 #include "calendar/local_time.hpp"
 #include "daemon/api/api.hpp"
 #include "daemon/api/common.hpp"
-#include "daemon/api/import.hpp"
-#include "daemon/api/upcoming.hpp"
 #include "store/sql_time.hpp"
-#include "store/tokens.hpp"
 #include "daemon/config.hpp"
 #include "daemon/feeds/feed_files.hpp"
 #include "daemon/feeds/feed_routes.hpp"
 #include "store/listener.hpp"
-#include "daemon/demo_data.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/readiness.hpp"
-#include "daemon/preferences.hpp"
-#include "daemon/unsubscribe.hpp"
+#include "daemon/pages/preferences.hpp"
+#include "daemon/pages/unsubscribe.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/version.hpp"
 #include "daemon/job_metrics.hpp"
@@ -27,16 +22,13 @@
 #include "jobs/engine.hpp"
 #include "notifiers/address_policy.hpp"
 #include "notifiers/curl_multi.hpp"
-#include "notifiers/display_time.hpp"
 #include "notifiers/file_transport.hpp"
 #include "notifiers/smtp_transport.hpp"
 #include "notifiers/templates.hpp"
 #include "notifiers/webhook_transport.hpp"
 #include "jobs/kinds/kinds.hpp"
 #include "jobs/periodic.hpp"
-#include "store/conninfo.hpp"
 #include "store/database.hpp"
-#include "store/migrations.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -49,70 +41,18 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/serialize.hpp>
-#include <pqxx/except>
 
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <iostream>
 #include <list>
+#include <map>
+#include <memory>
 #include <thread>
 
 namespace convene::daemon {
 namespace {
 
 namespace asio = boost::asio;
-
-std::optional<Config> load_or_report(const CommandOptions& options) {
-  try {
-    return load_config(options.config_path, process_environment());
-  } catch (const ConfigError& e) {
-    std::cerr << "convened: " << e.what() << "\n";
-    return std::nullopt;
-  }
-}
-
-// A one-shot command's configuration with its logging set up and the zone database loaded;
-// nullopt (exit 2) when the configuration is bad, already reported.
-std::optional<Config> configure_command(const CommandOptions& options) {
-  auto config = load_or_report(options);
-  if (!config) return config;
-  log::configure(config->log_level, config->log_format);
-  calendar::preload_zones();
-  return config;
-}
-
-store::PoolOptions pool_options(const Config& config) {
-  store::PoolOptions options;
-  options.conninfo = config.database_url;
-  options.max_size = config.database_pool_size;
-  options.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(config.database_connect_timeout);
-  options.acquire_timeout = config.database_connect_timeout;
-  return options;
-}
-
-// Applies pending migrations on a dedicated session (the advisory lock is per session).
-void apply_migrations(const Config& config, const std::vector<store::Migration>& migrations) {
-  const auto options = pool_options(config);
-  pqxx::connection connection(
-      store::with_session_defaults(options.conninfo, options.connect_timeout, "convened-migrate"));
-  const auto outcome = store::migrate(connection, migrations, [](const std::string& name, double seconds) {
-    log::info("migration applied", {{"migration", name}, {"seconds", seconds}});
-  });
-  if (outcome.applied.empty())
-    log::info("schema is up to date", {{"migrations", static_cast<unsigned long>(outcome.already_applied)}});
-}
-
-std::string describe_failure(const std::exception& e, const Config& config) {
-  std::string what = e.what();
-  while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
-  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr)
-    return "cannot connect to the database " + store::redact_conninfo(config.database_url) + ": " + what;
-  return what;
-}
 
 // Runs coroutines on the loop that all stop when shutdown begins.
 class Tasks {
@@ -132,7 +72,7 @@ class Tasks {
 };
 
 // With --test-clock: a manual clock starting at the given instant or at the real time.
-std::unique_ptr<calendar::ManualClock> make_test_clock(const CommandOptions& options) {
+std::unique_ptr<calendar::ManualClock> make_test_clock(const DaemonOptions& options) {
   if (!options.test_clock) return nullptr;
   calendar::Instant start = calendar::SystemClock().now();
   if (!options.test_clock_start.empty()) {
@@ -146,7 +86,7 @@ std::unique_ptr<calendar::ManualClock> make_test_clock(const CommandOptions& opt
 
 class Daemon {
  public:
-  Daemon(const CommandOptions& options, Config config, std::vector<store::Migration> migrations)
+  Daemon(const DaemonOptions& options, Config config, std::vector<store::Migration> migrations)
       : options_(options),
         config_(std::move(config)),
         test_clock_(make_test_clock(options)),
@@ -381,7 +321,7 @@ class Daemon {
     return out.str();
   }
 
-  const CommandOptions options_;
+  const DaemonOptions options_;
   Config config_;
   calendar::SystemClock system_clock_;
   std::unique_ptr<calendar::ManualClock> test_clock_;
@@ -416,252 +356,18 @@ class Daemon {
 
 }  // namespace
 
-int serve(const CommandOptions& options) {
-  auto config = load_or_report(options);
-  if (!config) return 2;
-  log::configure(config->log_level, config->log_format);
-  calendar::preload_zones();
-  try {
-    auto migrations = store::load_migrations(config->schema_dir);
-    log::info("starting", {{"version", std::string(kVersion)},
-                           {"database", store::redact_conninfo(config->database_url)},
-                           {"pool_size", static_cast<unsigned long>(config->database_pool_size)},
-                           {"state_directory", config->state_directory.string()}});
-    if (options.migrate_first) apply_migrations(*config, migrations);
-    Daemon daemon(options, *config, std::move(migrations));
-    return daemon.run();
-  } catch (const std::exception& e) {
-    log::error("convened cannot start", {{"error", describe_failure(e, *config)}});
-    return 1;
-  }
+store::PoolOptions pool_options(const Config& config) {
+  store::PoolOptions options;
+  options.conninfo = config.database_url;
+  options.max_size = config.database_pool_size;
+  options.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(config.database_connect_timeout);
+  options.acquire_timeout = config.database_connect_timeout;
+  return options;
 }
 
-int migrate(const CommandOptions& options) {
-  auto config = load_or_report(options);
-  if (!config) return 2;
-  log::configure(config->log_level, config->log_format);
-  try {
-    apply_migrations(*config, store::load_migrations(config->schema_dir));
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "convened: migration failed: " << describe_failure(e, *config) << "\n";
-    return 1;
-  }
-}
-
-int check_config(const CommandOptions& options) {
-  auto config = load_or_report(options);
-  if (!config) return 2;
-  try {
-    const auto migrations = store::load_migrations(config->schema_dir);
-    for (const auto& line : describe(*config)) std::cout << line << "\n";
-    std::cout << "# " << migrations.size() << " migration(s) in " << config->schema_dir.string() << "\n";
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "convened: " << e.what() << "\n";
-    return 2;
-  }
-}
-
-int token_create(const CommandOptions& options) {
-  auto config = load_or_report(options);
-  if (!config) return 2;
-  log::configure(config->log_level, config->log_format);
-  if (auto problem = api::email_problem(options.email)) {
-    std::cerr << "convened: --email " << *problem << "\n";
-    return 2;
-  }
-  if (!options.role.empty() && options.role != "admin" && options.role != "committee") {
-    std::cerr << "convened: --role must be admin or committee\n";
-    return 2;
-  }
-  if (auto problem = api::text_problem(options.name, api::Text::single_line, 200)) {
-    std::cerr << "convened: --name " << *problem << "\n";
-    return 2;
-  }
-  try {
-    calendar::SystemClock clock;
-    store::Database database(pool_options(*config));
-    const auto now = clock.now();
-    const std::string now_sql = store::sql_instant(now);
-    const std::string today = calendar::format_date(calendar::local_date(now, config->organisation_time_zone));
-    const std::string token = store::generate_token(store::TokenPurpose::api);
-    const std::string name = options.name.empty() ? options.email.substr(0, options.email.find('@')) : options.name;
-    const auto member_id = database.transact([&](pqxx::work& tx) {
-      auto rows = tx.exec_params("SELECT id FROM members WHERE lower(email) = lower($1)", options.email);
-      const auto id = rows.empty() ? tx.exec_params(
-                                           "INSERT INTO members (email, name, time_zone, created_at, updated_at) "
-                                           "VALUES ($1, $2, $3, $4, $4) RETURNING id",
-                                           options.email, name, config->organisation_time_zone, now_sql)[0][0]
-                                         .as<std::int64_t>()
-                                   : rows[0][0].as<std::int64_t>();
-      if (!options.role.empty())
-        tx.exec_params(
-            "INSERT INTO roles (member_id, role, starts_on, created_at) SELECT $1, $2, $3::date, $4 "
-            "WHERE NOT EXISTS (SELECT 1 FROM roles WHERE member_id = $1 AND role = $2 AND community_id IS NULL "
-            "AND starts_on <= $3::date AND (ends_on IS NULL OR ends_on >= $3::date))",
-            id, options.role, today, now_sql);
-      store::insert_token(tx, id, store::TokenPurpose::api, token, "convened token create", now_sql);
-      return id;
-    });
-    std::cerr << "member " << member_id << " (" << options.email << ")"
-              << (options.role.empty() ? "" : ", role " + options.role) << "; the token is shown only once:\n";
-    std::cout << token << "\n";
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "convened: token create failed: " << describe_failure(e, *config) << "\n";
-    return 1;
-  }
-}
-
-namespace {
-
-// The whole file (at most `limit` + 1 bytes, so a caller can tell it is too large), or a message.
-std::optional<std::string> read_input(const std::string& path, std::size_t limit, std::string& error) {
-  std::string content;
-  auto read_all = [&](std::istream& in) {
-    char buffer[65536];
-    while (content.size() <= limit && in.read(buffer, sizeof buffer).gcount() > 0)
-      content.append(buffer, static_cast<std::size_t>(in.gcount()));
-  };
-  if (path == "-") {
-    read_all(std::cin);
-    if (std::cin.bad()) {
-      error = "cannot read standard input";
-      return std::nullopt;
-    }
-    return content;
-  }
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    error = "cannot read " + path + ": it is a directory";
-    return std::nullopt;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read " + path + ": " + std::strerror(errno);
-    return std::nullopt;
-  }
-  read_all(in);
-  if (in.bad()) {
-    error = "cannot read " + path + ": " + std::strerror(errno);
-    return std::nullopt;
-  }
-  return content;
-}
-
-// Thrown inside the transaction to roll the import back.
-struct ImportRefused {
-  api::ImportResult result;
-};
-
-}  // namespace
-
-int import_members(const CommandOptions& options) {
-  auto config = load_or_report(options);
-  if (!config) return 2;
-  log::configure(config->log_level, config->log_format);
-  const std::string name = options.file == "-" ? "<stdin>" : options.file;
-  std::string error;
-  const auto content = read_input(options.file, api::kImportMaxBytes, error);
-  if (!content) {
-    std::cerr << "convened: " << error << "\n";
-    return 2;
-  }
-  if (content->size() > api::kImportMaxBytes) {
-    std::cerr << "convened: " << name << " is larger than 20 MiB; split it into several files\n";
-    return 1;
-  }
-  calendar::preload_zones();
-  try {
-    calendar::SystemClock clock;
-    store::Database database(pool_options(*config));
-    const api::ImportContext context{store::sql_instant(clock.now()), config->organisation_time_zone, std::nullopt};
-    const auto result = database.transact([&](pqxx::work& tx) {
-      auto r = api::import_members(tx, *content, context);
-      if (r.outcome != api::ImportOutcome::imported) throw ImportRefused{std::move(r)};
-      return r;
-    });
-    const auto& s = result.summary;
-    std::cout << "imported " << name << "\n"
-              << "members: " << s.members_created << " created, " << s.members_updated << " updated, "
-              << s.members_unchanged << " unchanged\n"
-              << "memberships: " << s.memberships_created << " created, " << s.memberships_updated << " updated\n";
-    return 0;
-  } catch (const ImportRefused& refused) {
-    const auto& r = refused.result;
-    for (const auto& e : r.errors) {
-      std::cerr << name;
-      if (e.line > 0) std::cerr << ":" << e.line;
-      std::cerr << ": " << (e.field.empty() ? "" : e.field + ": ") << e.message << "\n";
-    }
-    std::cerr << "convened: " << name << ": " << r.detail << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "convened: import failed: " << describe_failure(e, *config) << "\n";
-    return 1;
-  }
-}
-
-int demo_data(const CommandOptions& options) {
-  auto config = configure_command(options);
-  if (!config) return 2;
-  try {
-    calendar::SystemClock clock;
-    store::Database database(pool_options(*config));
-    const auto outcome = load_demo_data(database, *config, clock);
-    if (!outcome.loaded && !options.if_empty) {
-      std::cerr << "convened: " << outcome.report.front()
-                << "; demo data goes only into an empty database (--if-empty skips quietly)\n";
-      return 1;
-    }
-    for (const auto& line : outcome.report) std::cout << line << "\n";
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "convened: demo-data failed: " << describe_failure(e, *config)
-              << "\n(what was made before the failure stays; start from an empty database to load it again)\n";
-    return 1;
-  }
-}
-
-int simulate(const CommandOptions& options) {
-  auto config = configure_command(options);
-  if (!config) return 2;
-  try {
-    calendar::SystemClock clock;
-    const auto now = clock.now();
-    store::Database database(pool_options(*config));
-    // Read only: a look must never send or change anything.
-    const auto outcome = database.transact(
-        [&](pqxx::work& tx) -> std::variant<jobs::UpcomingList, std::string, std::vector<api::FieldError>> {
-          const auto rows = tx.exec_params("SELECT id, time_zone FROM members WHERE lower(email) = lower($1)", options.member);
-          if (rows.empty()) return "no member has the email address " + options.member;
-          const auto range = api::parse_upcoming_range(options.from, options.to,
-                                                       notifiers::usable_zone(rows[0][1].as<std::string>()), now);
-          if (const auto* errors = std::get_if<std::vector<api::FieldError>>(&range)) return *errors;
-          const auto& r = std::get<api::UpcomingRange>(range);
-          return *jobs::upcoming_notifications(tx, rows[0][0].as<std::int64_t>(), r.from, r.to, now,
-                                               api::kind_settings(*config));
-        },
-        store::TxOptions{.read_only = true});
-    if (const auto* missing = std::get_if<std::string>(&outcome)) {
-      std::cerr << "convened: " << *missing << "\n";
-      return 1;
-    }
-    if (const auto* errors = std::get_if<std::vector<api::FieldError>>(&outcome)) {
-      for (const auto& e : *errors) std::cerr << "convened: --" << e.field << " " << e.message << "\n";
-      return 2;
-    }
-    const auto& list = std::get<jobs::UpcomingList>(outcome);
-    if (options.json)
-      std::cout << boost::json::serialize(api::upcoming_json(list)) << "\n";
-    else
-      std::cout << api::upcoming_table(list);
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "convened: simulate failed: " << describe_failure(e, *config) << "\n";
-    return 1;
-  }
+int run_daemon(const DaemonOptions& options, Config config, std::vector<store::Migration> migrations) {
+  Daemon daemon(options, std::move(config), std::move(migrations));
+  return daemon.run();
 }
 
 }  // namespace convene::daemon
