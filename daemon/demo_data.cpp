@@ -10,7 +10,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <httplib.h>
+#include "daemon/http/message.hpp"
 #include <pqxx/pqxx>
 
 #include <map>
@@ -33,7 +33,7 @@ class Client {
   boost::json::value call(const std::string& method, const std::string& pattern,
                           const std::map<std::string, std::string>& params, const std::string& token,
                           const boost::json::object* body = nullptr) {
-    httplib::Request request;
+    http::Request request;
     request.method = method;
     request.path = pattern;
     for (const auto& [name, value] : params) {

@@ -1,23 +1,24 @@
 #pragma once
-// The HTTP server (cpp-httplib) on its own thread pool. Handlers reach the rest of the daemon
-// only through thread-safe interfaces (the pool, Readiness, metrics).
+// The daemon's HTTP front: the server of daemon/http on the daemon's event loop, configured
+// from Config, with /healthz (on the loop), /readyz (on a thread and a database connection of
+// its own) and /metrics, and the routes the services install (API, feeds, member pages).
 #include "daemon/config.hpp"
+#include "daemon/http/server.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/readiness.hpp"
 
-#include <httplib.h>
+#include <boost/asio/io_context.hpp>
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 namespace convene::daemon {
 
-// Paths that carry a secret (feed and preference tokens) with the secret replaced by "***",
-// and never the query string: safe for logs.
-std::string redact_path(std::string_view path);
+using http::redact_path;
+
+// The server's limits, rate limits and trusted proxies from the configuration.
+http::ServerOptions server_options(const Config& config);
 
 class HttpServer {
  public:
@@ -25,32 +26,23 @@ class HttpServer {
     const Readiness& readiness;
     HttpMetrics& metrics;
     std::function<std::string()> render_metrics;  // the whole /metrics body
-    // Registers further routes (the v1 API) on the server.
-    std::function<void(httplib::Server&, HttpMetrics&)> install_routes = {};
+    // Registers further routes (the v1 API, feeds, member pages).
+    std::function<void(http::Router&)> install_routes = {};
   };
 
-  HttpServer(const Config& config, Services services);
-  ~HttpServer();
-  HttpServer(const HttpServer&) = delete;
-  HttpServer& operator=(const HttpServer&) = delete;
+  HttpServer(boost::asio::io_context& loop, const Config& config, Services services);
 
-  // Binds (throws std::runtime_error when the address is taken or invalid) and serves on a
-  // background thread.
-  void start();
-  // Stops accepting; requests in flight finish; returns once the server threads are gone.
-  void stop();
-  int port() const { return port_; }
+  // Binds (throws std::runtime_error when the address is taken or invalid) and accepts on the
+  // loop.
+  void start() { server_->start(); }
+  // On the loop: stops accepting; requests being answered finish (drained() tells when).
+  void stop() { server_->stop(); }
+  bool drained() const { return server_->drained(); }
+  http::ServerCounters counters() const { return server_->counters(); }
+  int port() const { return server_->port(); }
 
  private:
-  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
-  void route_get(const std::string& pattern, const std::string& name, Handler handler);
-
-  const Config config_;
-  Services services_;
-  httplib::Server server_;
-  std::thread thread_;
-  std::atomic<bool> listen_returned_{false};
-  int port_ = 0;
+  std::unique_ptr<http::Server> server_;
 };
 
 }  // namespace convene::daemon

@@ -99,13 +99,13 @@ class Daemon {
         feeds_(database_, config_, clock_, feed_cache_),
         unsubscribe_(database_, clock_),
         preferences_(database_, config_, clock_),
-        http_(config_, HttpServer::Services{readiness_, http_metrics_, [this] { return render_metrics(); },
-                                            [this](httplib::Server& server, HttpMetrics& metrics) {
-                                              api_.install(server, metrics);
-                                              feeds_.install(server, metrics);
-                                              unsubscribe_.install(server, metrics);
-                                              preferences_.install(server, metrics);
-                                            }}),
+        http_(io_, config_, HttpServer::Services{readiness_, http_metrics_, [this] { return render_metrics(); },
+                                                 [this](http::Router& router) {
+                                                   api_.install(router);
+                                                   feeds_.install(router);
+                                                   unsubscribe_.install(router);
+                                                   preferences_.install(router);
+                                                 }}),
         tasks_(io_) {}
 
   int run() {
@@ -189,30 +189,24 @@ class Daemon {
     systemd::notify("STOPPING=1\nSTATUS=stopping");
     tasks_.cancel_all();
     if (feed_files_) feed_files_->stop();
-    asio::steady_timer drained(io_, config_.shutdown_timeout);
-    bool http_stopped = false;  // read and written on the loop thread only
-    std::jthread stopper([this, &drained, &http_stopped] {
-      http_.stop();
-      // The handler refers to this frame, so the frame waits below until the handler has run.
-      asio::post(io_, [&drained, &http_stopped] {
-        http_stopped = true;
-        drained.cancel();
-      });
-    });
+    const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
+    // No new connections; idle ones close now, the others once their answer is written.
+    http_.stop();
     // Running jobs get most of shutdown_timeout to finish; the rest are handed back. Messages
     // in flight get the same to be answered and recorded.
     co_await delivery_->stop(config_.shutdown_timeout * 3 / 4);
     co_await engine_->stop(config_.shutdown_timeout * 3 / 4);
-    while (!http_stopped) {
-      auto [ec] = co_await drained.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (!ec && !http_stopped) {
+    asio::steady_timer poll(io_);
+    while (!http_.drained()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
         log::error("requests still running after shutdown_timeout; exiting anyway",
                    {{"shutdown_timeout_ms", static_cast<long long>(config_.shutdown_timeout.count())}});
         std::fflush(nullptr);
         std::_Exit(1);
       }
+      poll.expires_after(std::chrono::milliseconds(20));
+      co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    stopper.join();
     if (engine_->busy()) {
       // A job outlived the deadline; its lease is already given back and its transaction rolls
       // back when the process closes the connection, so exiting now loses nothing.
@@ -309,6 +303,17 @@ class Daemon {
     out.gauge("convene_notification_listener_connected", "1 while LISTEN convene_feeds is connected.",
               listener_ && listener_->connected() ? 1 : 0);
     http_metrics_.render(out);
+    const auto front = http_.counters();
+    out.gauge("convene_http_connections_open", "Open HTTP connections.", static_cast<double>(front.open_connections));
+    out.gauge("convene_http_connections_idle", "HTTP connections waiting for a request.", static_cast<double>(front.idle_connections));
+    out.counter("convene_http_connections_total", "HTTP connections accepted.", static_cast<double>(front.connections_total));
+    out.counter("convene_http_idle_closed_total", "Idle connections closed to make room at http_max_connections.",
+                static_cast<double>(front.idle_closed_total));
+    out.counter("convene_http_refused_total", "Connections refused at http_max_connections with none idle.",
+                static_cast<double>(front.refused_total));
+    out.counter("convene_http_busy_total", "Requests answered 503 because http_max_queued were waiting.",
+                static_cast<double>(front.busy_total));
+    out.counter("convene_http_rate_limited_total", "Requests answered 429.", static_cast<double>(front.rate_limited_total));
     if (engine_) render_job_metrics(out, engine_->stats(), jobs_due_by_kind());
     if (delivery_) {
       const auto d = delivery_->counters();

@@ -1,15 +1,10 @@
 #pragma once
-// RFC 9457 problem details (application/problem+json) for every error the HTTP API answers.
-#include <boost/json/object.hpp>
-#include <httplib.h>
-
-#include <string>
+// RFC 9457 problem details for the daemon's routes (daemon/http/problem.hpp).
+#include "daemon/http/problem.hpp"
 
 namespace convene::daemon {
 
-void send_problem(httplib::Response& res, int status, std::string_view title, std::string_view detail = {},
-                  boost::json::object extensions = {});
-
-void send_json(httplib::Response& res, int status, const boost::json::value& body);
+using http::send_json;
+using http::send_problem;
 
 }  // namespace convene::daemon

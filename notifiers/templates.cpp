@@ -146,7 +146,7 @@ const std::vector<std::string_view>& email_event_kinds() {
       "annual_meeting.tbd", "topic.posted",     "topic.overdue",            "review.due",
       // Not event kinds: the owner of a webhook endpoint the delivery worker disabled, the
       // daily and weekly digests (notifiers/digest_view.hpp), and a member's new preferences
-      // link (daemon/preferences.cpp).
+      // link (daemon/pages/preferences.cpp).
       "webhook.disabled", "digest.daily", "digest.weekly", "preferences.link"};
   return kinds;
 }

@@ -6,6 +6,12 @@
 
 namespace convene::store {
 
+std::optional<std::string> find_server_secret(pqxx::work& tx, const std::string& name) {
+  const auto rows = tx.exec_params("SELECT secret FROM server_secrets WHERE name = $1", name);
+  if (rows.empty()) return std::nullopt;
+  return pqxx::binarystring(rows[0][0]).str();
+}
+
 std::string server_secret(pqxx::work& tx, const std::string& name, const std::string& now_sql) {
   unsigned char fresh[32];
   if (RAND_bytes(fresh, sizeof fresh) != 1) throw std::runtime_error("no random bytes for a server secret");

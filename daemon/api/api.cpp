@@ -2,7 +2,6 @@
 
 #include "base/log.hpp"
 #include "calendar/local_time.hpp"
-#include "daemon/metrics.hpp"
 #include "store/errors.hpp"
 #include "store/roles.hpp"
 #include "store/sql_time.hpp"
@@ -19,8 +18,9 @@ struct Rollback {
 };
 
 constexpr std::size_t kCsvMaxBody = 20 * 1024 * 1024;
+constexpr std::size_t kNoBodyLimit = 64 * 1024;
 
-std::optional<Principal> authenticate(pqxx::work& tx, const httplib::Request& request, const std::string& now_sql,
+std::optional<Principal> authenticate(pqxx::work& tx, const daemon::http::Request& request, const std::string& now_sql,
                                       std::chrono::year_month_day today) {
   const std::string header = request.get_header_value("Authorization");
   static constexpr std::string_view scheme = "Bearer ";
@@ -45,31 +45,19 @@ std::optional<Principal> authenticate(pqxx::work& tx, const httplib::Request& re
   return p;
 }
 
-// "/v1/communities/{slug}" -> ^/v1/communities/([^/]+)$ with names {"slug"}
-std::pair<std::regex, std::vector<std::string>> compile(const std::string& pattern) {
-  std::string re = "^";
+// "/v1/communities/{slug}/members/{id}" -> {"slug", "id"}
+std::vector<std::string> parameter_names(const std::string& pattern) {
   std::vector<std::string> names;
-  for (std::size_t i = 0; i < pattern.size();) {
-    if (pattern[i] == '{') {
-      const auto close = pattern.find('}', i);
-      names.push_back(pattern.substr(i + 1, close - i - 1));
-      re += "([^/]+)";
-      i = close + 1;
-    } else {
-      const char c = pattern[i++];
-      if (std::string_view(".+*?^$()[]|\\").find(c) != std::string_view::npos) re += '\\';
-      re += c;
-    }
-  }
-  re += "$";
-  return {std::regex(re), names};
+  for (auto open = pattern.find('{'); open != std::string::npos; open = pattern.find('{', open + 1))
+    names.push_back(pattern.substr(open + 1, pattern.find('}', open) - open - 1));
+  return names;
 }
 
 }  // namespace
 
 std::optional<std::string> Call::query(const std::string& name) const {
-  if (!http.has_param(name.c_str())) return std::nullopt;
-  return http.get_param_value(name.c_str());
+  if (!http.has_param(name)) return std::nullopt;
+  return http.get_param_value(name);
 }
 
 bool Call::has_role(std::int64_t community_id, std::initializer_list<std::string_view> roles) const {
@@ -81,9 +69,8 @@ bool Call::has_role(std::int64_t community_id, std::initializer_list<std::string
 Api::Api(Services services) : services_(services) {}
 
 void Api::add(std::string method, std::string pattern, Handler handler, RouteOptions options) {
-  auto [regex, names] = compile(pattern);
-  routes_.push_back(Route{{std::move(method), std::move(pattern)}, std::move(regex), std::move(names),
-                          std::move(handler), options});
+  auto names = parameter_names(pattern);
+  routes_.push_back(Route{{std::move(method), std::move(pattern)}, std::move(names), std::move(handler), options});
 }
 
 std::vector<RouteInfo> Api::routes() const {
@@ -92,18 +79,18 @@ std::vector<RouteInfo> Api::routes() const {
   return out;
 }
 
-void write_reply(const Reply& reply, httplib::Response& response) {
+void write_reply(const Reply& reply, daemon::http::Response& response) {
   response.status = reply.status;
-  for (const auto& [k, v] : reply.headers) response.set_header(k.c_str(), v);
+  for (const auto& [k, v] : reply.headers) response.set_header(k, v);
   if (!reply.content_type.empty()) {
-    response.set_content(reply.text, reply.content_type.c_str());
+    response.set_content(reply.text, reply.content_type);
   } else if (!reply.body.is_null()) {
     response.set_content(boost::json::serialize(reply.body),
                          reply.is_problem ? "application/problem+json" : "application/json");
   }
 }
 
-Reply Api::dispatch(const Route& route, const httplib::Request& request,
+Reply Api::dispatch(const Route& route, const daemon::http::Request& request,
                     const std::map<std::string, std::string>& params) {
   const auto& config = services_.config;
   if (route.options.body == Body::json && request.body.size() > config.http_max_body)
@@ -111,7 +98,7 @@ Reply Api::dispatch(const Route& route, const httplib::Request& request,
                    "JSON bodies are limited to " + std::to_string(config.http_max_body) + " bytes");
   if (route.options.body == Body::csv && request.body.size() > kCsvMaxBody)
     return problem(413, "Payload Too Large", "CSV bodies are limited to 20 MiB");
-  if (route.options.body == Body::none && request.body.size() > config.http_max_body)
+  if (route.options.body == Body::none && request.body.size() > kNoBodyLimit)
     return problem(413, "Payload Too Large", "this route takes no request body");
   const calendar::Instant now = services_.clock.now();
   const std::string now_sql = store::sql_instant(now);
@@ -141,30 +128,33 @@ Reply Api::dispatch(const Route& route, const httplib::Request& request,
   }
 }
 
-Reply Api::run(const std::string& route_pattern, const httplib::Request& request,
+Reply Api::run(const std::string& route_pattern, const daemon::http::Request& request,
                const std::map<std::string, std::string>& params) {
   for (const auto& r : routes_)
     if (r.info.pattern == route_pattern && r.info.method == request.method) return dispatch(r, request, params);
   return not_found("route");
 }
 
-void Api::install(httplib::Server& server, daemon::HttpMetrics& metrics) {
-  // One httplib handler per method and pattern; httplib matches the regex, we name the groups.
+std::size_t Api::body_limit(Body body) const {
+  switch (body) {
+    case Body::csv: return kCsvMaxBody;
+    case Body::json: return services_.config.http_max_body;
+    case Body::none: break;
+  }
+  // Routes without a body still accept a small one (clients send "{}" or a form by habit).
+  return kNoBodyLimit;
+}
+
+void Api::install(daemon::http::Router& router) {
   for (const auto& route : routes_) {
-    auto handler = [this, &route, &metrics](const httplib::Request& req, httplib::Response& res) {
-      const auto started = std::chrono::steady_clock::now();
+    auto handler = [this, &route](const daemon::http::Request& req, daemon::http::Response& res) {
       std::map<std::string, std::string> params;
       for (std::size_t i = 0; i < route.names.size() && i + 1 < req.matches.size(); ++i)
-        params[route.names[i]] = req.matches[i + 1].str();
+        params[route.names[i]] = req.matches[i + 1];
       write_reply(dispatch(route, req, params), res);
-      metrics.record(route.info.pattern, res.status, std::chrono::steady_clock::now() - started);
     };
-    const std::string regex = std::regex_replace(route.info.pattern, std::regex(R"(\{[a-z_]+\})"), "([^/]+)");
-    if (route.info.method == "GET") server.Get(regex, handler);
-    else if (route.info.method == "POST") server.Post(regex, handler);
-    else if (route.info.method == "PUT") server.Put(regex, handler);
-    else if (route.info.method == "PATCH") server.Patch(regex, handler);
-    else if (route.info.method == "DELETE") server.Delete(regex, handler);
+    router.add(route.info.method, route.info.pattern, std::move(handler),
+               {.max_body = body_limit(route.options.body), .limit = daemon::http::LimitClass::api});
   }
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The v1 HTTP API: a route table over cpp-httplib. Each request runs in one database
+// The v1 HTTP API: a route table on the HTTP front's router (daemon/http). Each request runs in one database
 // transaction (authentication included) that commits only when the reply is a success;
 // any 4xx/5xx reply rolls back, so a failed request changes nothing.
 #include "calendar/clock.hpp"
@@ -9,13 +9,12 @@
 
 #include <pqxx/pqxx>
 
-#include <httplib.h>
+#include "daemon/http/router.hpp"
 
 #include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -50,7 +49,7 @@ struct Services {
 
 // One request being answered.
 struct Call {
-  const httplib::Request& http;
+  const daemon::http::Request& http;
   pqxx::work& tx;
   const Services& services;
   const std::map<std::string, std::string>& params;  // path parameters by name
@@ -90,31 +89,31 @@ class Api {
   explicit Api(Services services);
 
   void add(std::string method, std::string pattern, Handler handler, RouteOptions options = {});
-  // Registers every route on the server; metrics count requests by route pattern.
-  void install(httplib::Server& server, daemon::HttpMetrics& metrics);
+  // Registers every route on the router, each with its body limit and the API's rate limits.
+  void install(daemon::http::Router& router);
   std::vector<RouteInfo> routes() const;
   const Services& services() const { return services_; }
 
   // Runs a route's handler as the server would (also used by the CLI for imports).
-  Reply run(const std::string& route_pattern, const httplib::Request& request,
+  Reply run(const std::string& route_pattern, const daemon::http::Request& request,
             const std::map<std::string, std::string>& params);
 
  private:
   struct Route {
     RouteInfo info;
-    std::regex regex;
     std::vector<std::string> names;
     Handler handler;
     RouteOptions options;
   };
-  Reply dispatch(const Route& route, const httplib::Request& request, const std::map<std::string, std::string>& params);
+  std::size_t body_limit(Body body) const;
+  Reply dispatch(const Route& route, const daemon::http::Request& request, const std::map<std::string, std::string>& params);
 
   Services services_;
   std::vector<Route> routes_;
 };
 
-// Writes a reply onto an httplib response.
-void write_reply(const Reply& reply, httplib::Response& response);
+// Writes a reply onto an HTTP response.
+void write_reply(const Reply& reply, daemon::http::Response& response);
 
 // Every route of the v1 API, registered on `api`.
 void register_v1_routes(Api& api);

@@ -45,11 +45,12 @@ void set_body(Feed& feed, std::string body) {
   feed.gzip_etag = feed.etag.substr(0, feed.etag.size() - 1) + "-gzip\"";
 }
 
-std::shared_ptr<const Feed> FeedCache::find(const std::string& key, std::chrono::steady_clock::time_point now) {
+std::shared_ptr<const Feed> FeedCache::find(const std::string& key, std::chrono::steady_clock::time_point now,
+                                             bool count_miss) {
   std::lock_guard lock(mutex_);
   const auto it = entries_.find(key);
   if (it == entries_.end() || now - it->second.stored > max_age_) {
-    ++misses_;
+    if (count_miss) ++misses_;
     return nullptr;
   }
   ++hits_;

@@ -35,7 +35,10 @@ class FeedCache {
  public:
   explicit FeedCache(std::chrono::seconds max_age = std::chrono::minutes(5)) : max_age_(max_age) {}
 
-  std::shared_ptr<const Feed> find(const std::string& key, std::chrono::steady_clock::time_point now);
+  // `count_miss` false: a look that falls back to find() again (the event loop's try) is not
+  // counted as a miss twice.
+  std::shared_ptr<const Feed> find(const std::string& key, std::chrono::steady_clock::time_point now,
+                                   bool count_miss = true);
   // Stores a feed built while the cache was at `generation` (see generation()); a feed built
   // before an invalidation that happened during the build is not stored.
   void store(const std::string& key, std::shared_ptr<const Feed> feed, std::uint64_t generation,

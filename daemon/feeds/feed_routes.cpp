@@ -8,6 +8,7 @@
 
 #include <pqxx/pqxx>
 
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 
@@ -63,7 +64,7 @@ std::optional<calendar::Instant> parse_http_date(std::string_view text) {
   return calendar::Instant{sys_days{ymd}.time_since_epoch() + hours{h} + minutes{m} + seconds{s}};
 }
 
-bool not_modified(const httplib::Request& request, const std::string& etag, calendar::Instant last_modified) {
+bool not_modified(const daemon::http::Request& request, const std::string& etag, calendar::Instant last_modified) {
   if (request.has_header("If-None-Match")) return etag_listed(request.get_header_value("If-None-Match"), etag);
   if (request.has_header("If-Modified-Since")) {
     const auto since = parse_http_date(request.get_header_value("If-Modified-Since"));
@@ -111,25 +112,23 @@ std::shared_ptr<const Feed> FeedService::cached(const std::string& key,
   return shared;
 }
 
-void FeedService::send(const httplib::Request& req, httplib::Response& res, const Feed& feed, bool is_public) {
+void FeedService::send(const daemon::http::Request& req, daemon::http::Response& res,
+                       const std::shared_ptr<const Feed>& feed, bool is_public) {
   const bool gzip = accepts_gzip(req.get_header_value("Accept-Encoding"));
-  // The feed carries its own precompressed copy; keep cpp-httplib from compressing (again)
-  // on every request: it would otherwise act on Accept-Encoding by itself.
-  const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
-  const std::string& etag = gzip ? feed.gzip_etag : feed.etag;
-  res.headers.erase("Cache-Control");  // the API's default no-store does not apply to feeds
+  const std::string& etag = gzip ? feed->gzip_etag : feed->etag;
   res.set_header("ETag", etag);
-  res.set_header("Last-Modified", format_http_date(feed.last_modified));
+  res.set_header("Last-Modified", format_http_date(feed->last_modified));
   res.set_header("Vary", "Accept-Encoding");
   // Calendar clients poll; let caches keep a copy for a few minutes. Token feeds are private.
   res.set_header("Cache-Control", is_public ? "public, max-age=300" : "private, max-age=300");
-  if (not_modified(req, etag, feed.last_modified)) {
+  if (not_modified(req, etag, feed->last_modified)) {
     res.status = 304;
     return;
   }
   res.status = 200;
   if (gzip) res.set_header("Content-Encoding", "gzip");
-  res.set_content(gzip ? feed.gzip_body : feed.body, "text/calendar; charset=utf-8");
+  // Sent straight from the cached feed: no copy per request.
+  res.set_shared_content(feed, gzip ? feed->gzip_body : feed->body, "text/calendar; charset=utf-8");
 }
 
 std::shared_ptr<const Feed> FeedService::public_community_feed(const std::string& slug) {
@@ -147,10 +146,10 @@ std::shared_ptr<const Feed> FeedService::room_feed(std::int64_t room_id) {
   });
 }
 
-void FeedService::community(const httplib::Request& req, httplib::Response& res, const std::string& slug) {
+void FeedService::community(const daemon::http::Request& req, daemon::http::Response& res, const std::string& slug) {
   const std::string token = req.get_param_value("token");
   if (token.empty()) {
-    if (auto feed = public_community_feed(slug)) return send(req, res, *feed, true);
+    if (auto feed = public_community_feed(slug)) return send(req, res, feed, true);
     // Members-only or unknown: the same answer, so slugs of private communities do not leak.
     return daemon::send_problem(res, 404, "Not Found",
                                 "no public feed with this name; members-only communities need ?token=<your feed token>");
@@ -172,16 +171,16 @@ void FeedService::community(const httplib::Request& req, httplib::Response& res,
       options);
   if (!community_id) {
     // Not a member (or a stale token): a public community still has its public feed.
-    if (auto feed = public_community_feed(slug)) return send(req, res, *feed, true);
+    if (auto feed = public_community_feed(slug)) return send(req, res, feed, true);
     return daemon::send_problem(res, 404, "Not Found", "no such feed for this token");
   }
   const auto feed = cached("c:" + slug + ":members", [&](pqxx::work& tx) -> std::optional<Feed> {
     return build_community_feed(tx, *community_id, true, clock_.now(), settings_);
   });
-  send(req, res, *feed, false);
+  send(req, res, feed, false);
 }
 
-void FeedService::member(const httplib::Request& req, httplib::Response& res, const std::string& token) {
+void FeedService::member(const daemon::http::Request& req, daemon::http::Response& res, const std::string& token) {
   const auto now_sql = store::sql_instant(clock_.now());
   store::TxOptions options;
   options.read_only = true;
@@ -192,10 +191,10 @@ void FeedService::member(const httplib::Request& req, httplib::Response& res, co
   const auto feed = cached("m:" + std::to_string(*member), [&](pqxx::work& tx) -> std::optional<Feed> {
     return build_member_feed(tx, *member, clock_.now(), settings_);
   });
-  send(req, res, *feed, false);
+  send(req, res, feed, false);
 }
 
-void FeedService::room(const httplib::Request& req, httplib::Response& res, std::int64_t room_id) {
+void FeedService::room(const daemon::http::Request& req, daemon::http::Response& res, std::int64_t room_id) {
   const std::string token = req.get_param_value("token");
   const auto now = clock_.now();
   const auto now_sql = store::sql_instant(now);
@@ -219,35 +218,64 @@ void FeedService::room(const httplib::Request& req, httplib::Response& res, std:
                                 "room feeds are for coordinators and the committee: add ?token=<your feed token>");
   const auto feed = room_feed(room_id);
   if (!feed) return daemon::send_problem(res, 404, "Not Found", "room not found");
-  send(req, res, *feed, false);
+  send(req, res, feed, false);
 }
 
-void FeedService::install(httplib::Server& server, daemon::HttpMetrics& metrics) {
-  auto timed = [&metrics](std::string route, auto body) {
-    return [&metrics, route = std::move(route), body](const httplib::Request& req, httplib::Response& res) {
-      const auto started = std::chrono::steady_clock::now();
-      try {
-        body(req, res);
-      } catch (const pqxx::broken_connection&) {
-        daemon::send_problem(res, 503, "Service Unavailable", "the database is unreachable; try again shortly");
-        res.set_header("Retry-After", "5");
-      } catch (const store::PoolExhausted&) {
-        daemon::send_problem(res, 503, "Service Unavailable", "the database is busy; try again shortly");
-        res.set_header("Retry-After", "2");
-      }
-      metrics.record(route, res.status, std::chrono::steady_clock::now() - started);
-    };
-  };
-  server.Get(R"(/feeds/communities/([a-z0-9]+(?:-[a-z0-9]+)*)\.ics)",
-             timed("/feeds/communities/{slug}.ics",
-                   [this](const httplib::Request& req, httplib::Response& res) { community(req, res, req.matches[1]); }));
-  server.Get(R"(/feeds/members/([A-Za-z0-9_-]{8,128})\.ics)",
-             timed("/feeds/members/{token}.ics",
-                   [this](const httplib::Request& req, httplib::Response& res) { member(req, res, req.matches[1]); }));
-  server.Get(R"(/feeds/rooms/([0-9]{1,18})\.ics)",
-             timed("/feeds/rooms/{id}.ics", [this](const httplib::Request& req, httplib::Response& res) {
-               room(req, res, std::stoll(req.matches[1]));
-             }));
+namespace {
+
+bool is_slug(std::string_view s) {  // [a-z0-9]+(-[a-z0-9]+)*
+  if (s.empty() || s.size() > 200 || s.front() == '-' || s.back() == '-') return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '-' ? s[i - 1] == '-' : !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
+bool is_feed_token(std::string_view s) {  // [A-Za-z0-9_-]{8,128}
+  if (s.size() < 8 || s.size() > 128) return false;
+  for (const char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  return true;
+}
+
+bool is_room_id(std::string_view s) {  // [0-9]{1,18}
+  if (s.empty() || s.size() > 18) return false;
+  for (const char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+void no_such_feed(daemon::http::Response& res) { daemon::send_problem(res, 404, "Not Found", "no such resource"); }
+
+}  // namespace
+
+bool FeedService::cached_public_feed(const daemon::http::Request& req, daemon::http::Response& res) {
+  const std::string& slug = req.matches[1];
+  if (!req.get_param_value("token").empty() || !is_slug(slug)) return false;
+  const auto feed = cache_.find("c:" + slug + ":public", std::chrono::steady_clock::now(), false);
+  if (!feed) return false;
+  send(req, res, feed, true);
+  return true;
+}
+
+void FeedService::install(daemon::http::Router& router) {
+  using daemon::http::LimitClass;
+  using daemon::http::Request;
+  using daemon::http::Response;
+  router.add("GET", "/feeds/communities/{slug}.ics", [this](const Request& req, Response& res) {
+    if (!is_slug(req.matches[1])) return no_such_feed(res);
+    community(req, res, req.matches[1]);
+  }, {.limit = LimitClass::feeds,
+      .fast_path = [this](const Request& req, Response& res) { return cached_public_feed(req, res); }});
+  router.add("GET", "/feeds/members/{token}.ics", [this](const Request& req, Response& res) {
+    if (!is_feed_token(req.matches[1])) return no_such_feed(res);
+    member(req, res, req.matches[1]);
+  }, {.limit = LimitClass::feeds});
+  router.add("GET", "/feeds/rooms/{id}.ics", [this](const Request& req, Response& res) {
+    if (!is_room_id(req.matches[1])) return no_such_feed(res);
+    room(req, res, std::stoll(req.matches[1]));
+  }, {.limit = LimitClass::feeds});
 }
 
 }  // namespace convene::feeds

@@ -1,13 +1,12 @@
-#include "daemon/preferences.hpp"
+#include "daemon/pages/preferences.hpp"
 
 #include "base/log.hpp"
 #include "calendar/zones.hpp"
 #include "daemon/api/member_changes.hpp"
-#include "daemon/http_server.hpp"
-#include "daemon/preferences_form.hpp"
-#include "daemon/preferences_page.hpp"
+#include "daemon/pages/html.hpp"
+#include "daemon/pages/preferences_form.hpp"
+#include "daemon/pages/preferences_page.hpp"
 #include "notifiers/signed_token.hpp"
-#include "store/server_secrets.hpp"
 #include "store/sql_lists.hpp"
 #include "store/sql_time.hpp"
 
@@ -23,9 +22,9 @@ struct Link {
 
 // The member a genuine, current token names, or nullopt (forged, another purpose, or made
 // before the member last invalidated their links). `lock` holds the member row for a save.
-std::optional<Link> resolve(pqxx::work& tx, const std::string& token, const std::string& now_sql, bool lock) {
+std::optional<Link> resolve(pqxx::work& tx, const std::string& key, const std::string& token, bool lock) {
   Link link;
-  link.key = store::server_secret(tx, "links", now_sql);
+  link.key = key;
   const auto claims = notifiers::verify_token(link.key, notifiers::TokenPurpose::preferences, token);
   if (!claims || claims->community_id != 0) return std::nullopt;
   const auto rows = tx.exec_params(std::string("SELECT preferences_link_version FROM members WHERE id = $1") +
@@ -111,17 +110,12 @@ Answer not_valid() {
           ""};
 }
 
-void send(httplib::Response& res, const Answer& answer) {
-  res.status = answer.status;
-  res.set_header("Cache-Control", "no-store");
-  res.set_header("Referrer-Policy", "no-referrer");
-  res.set_header("X-Frame-Options", "DENY");
-  // No script at all; the one inline <style> is the page's own.
-  res.set_header("Content-Security-Policy",
-                 "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
-                 "base-uri 'none'");
-  if (!answer.location.empty()) res.set_header("Location", answer.location);
-  res.set_content(answer.html, "text/html; charset=utf-8");
+void send(http::Response& res, const Answer& answer) { send_page(res, answer.status, answer.html, answer.location); }
+
+// A signature check before any transaction: a forged link costs no database work.
+bool genuine(const std::string& key, const std::string& token) {
+  const auto claims = notifiers::verify_token(key, notifiers::TokenPurpose::preferences, token);
+  return claims && claims->community_id == 0;
 }
 
 std::string origin_of(const std::string& url) {
@@ -132,7 +126,7 @@ std::string origin_of(const std::string& url) {
 
 }  // namespace
 
-bool cross_site_post(const httplib::Request& req, const std::string& public_url) {
+bool cross_site_post(const http::Request& req, const std::string& public_url) {
   const auto site = req.get_header_value("Sec-Fetch-Site");
   if (site == "cross-site" || site == "same-site") return true;
   if (!req.has_header("Origin")) return false;
@@ -142,12 +136,14 @@ bool cross_site_post(const httplib::Request& req, const std::string& public_url)
   return host.empty() || (origin != "http://" + host && origin != "https://" + host);
 }
 
-void PreferencesService::show(const httplib::Request& req, const std::string& token, httplib::Response& res) {
+void PreferencesService::show(const http::Request& req, const std::string& token, http::Response& res) {
+  const auto key = link_key_.get();
+  if (!genuine(key, token)) return send(res, not_valid());
   const auto now = clock_.now();
   const auto now_sql = store::sql_instant(now);
   const auto issued = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   const auto answer = database_.transact([&](pqxx::work& tx) {
-    const auto link = resolve(tx, token, now_sql, false);
+    const auto link = resolve(tx, key, token, false);
     if (!link) return not_valid();
     PreferencesPage page{load_state(tx, *link, now_sql), csrf_value(link->key, link->member_id, link->version, issued),
                          std::to_string(issued), calendar::zone_names(), {}, {}, {}, std::nullopt};
@@ -158,7 +154,7 @@ void PreferencesService::show(const httplib::Request& req, const std::string& to
   send(res, answer);
 }
 
-void PreferencesService::submit(const httplib::Request& req, const std::string& token, httplib::Response& res) {
+void PreferencesService::submit(const http::Request& req, const std::string& token, http::Response& res) {
   if (req.body.size() > kMaxFormBytes)
     return send(res, {413, render_message_page("Form too large", "The form sent was larger than this page ever sends."), ""});
   if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) != 0)
@@ -167,11 +163,13 @@ void PreferencesService::submit(const httplib::Request& req, const std::string& 
     return send(res, {403, render_message_page("Refused", "This form was sent from another site. Nothing was changed."), ""});
   const auto form = parse_form(req.body);
   if (!form) return send(res, {400, render_message_page("Malformed form", "The form could not be read. Nothing was changed."), ""});
+  const auto key = link_key_.get();
+  if (!genuine(key, token)) return send(res, not_valid());
   const auto now = clock_.now();
   const auto now_sql = store::sql_instant(now);
   const auto now_unix = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   const auto answer = database_.transact([&](pqxx::work& tx) {
-    const auto link = resolve(tx, token, now_sql, true);
+    const auto link = resolve(tx, key, token, true);
     if (!link) return not_valid();
     PreferencesPage page{load_state(tx, *link, now_sql), csrf_value(link->key, link->member_id, link->version, now_unix),
                          std::to_string(now_unix), calendar::zone_names(), {}, {}, {}, std::nullopt};
@@ -229,23 +227,20 @@ void PreferencesService::submit(const httplib::Request& req, const std::string& 
   send(res, answer);
 }
 
-void PreferencesService::install(httplib::Server& server, HttpMetrics& metrics) {
-  static const char* kPattern = R"(/preferences/([A-Za-z0-9._-]{8,200}))";
-  auto timed = [&metrics](auto body) {
-    return [&metrics, body](const httplib::Request& req, httplib::Response& res) {
-      const auto started = std::chrono::steady_clock::now();
-      try {
-        body(req, res);
-      } catch (const std::exception& e) {
-        log::error("preferences page failed", {{"method", req.method}, {"path", redact_path(req.path)}, {"error", std::string(e.what())}});
-        send(res, {503, render_message_page("Try again shortly", "The service cannot save or show your preferences right now. Try again in a minute."), ""});
-        res.set_header("Retry-After", "30");
-      }
-      metrics.record("/preferences/{token}", res.status, std::chrono::steady_clock::now() - started);
-    };
-  };
-  server.Get(kPattern, timed([this](const httplib::Request& req, httplib::Response& res) { show(req, req.matches[1], res); }));
-  server.Post(kPattern, timed([this](const httplib::Request& req, httplib::Response& res) { submit(req, req.matches[1], res); }));
+void PreferencesService::install(http::Router& router) {
+  const http::RouteOptions options{.max_body = kMaxFormBytes,
+                                   .limit = http::LimitClass::links,
+                                   .failure = [](http::Response& res, int, std::string_view) {
+                                     send_try_again(res, "save or show your preferences");
+                                   }};
+  router.add("GET", "/preferences/{token}", [this](const http::Request& req, http::Response& res) {
+    if (!plausible_token(req.matches[1])) return send(res, not_valid());
+    show(req, req.matches[1], res);
+  }, options);
+  router.add("POST", "/preferences/{token}", [this](const http::Request& req, http::Response& res) {
+    if (!plausible_token(req.matches[1])) return send(res, not_valid());
+    submit(req, req.matches[1], res);
+  }, options);
 }
 
 }  // namespace convene::daemon

@@ -7,10 +7,9 @@
 // (preferences_form.hpp) and cross-site posts are refused. See docs/preferences.md.
 #include "calendar/clock.hpp"
 #include "daemon/config.hpp"
-#include "daemon/metrics.hpp"
+#include "daemon/http/router.hpp"
+#include "daemon/pages/link_key.hpp"
 #include "store/database.hpp"
-
-#include <httplib.h>
 
 #include <string>
 
@@ -19,24 +18,25 @@ namespace convene::daemon {
 class PreferencesService {
  public:
   PreferencesService(store::Database& database, const Config& config, const calendar::Clock& clock)
-      : database_(database), config_(config), clock_(clock) {}
-  void install(httplib::Server& server, HttpMetrics& metrics);
+      : database_(database), config_(config), clock_(clock), link_key_(database, clock) {}
+  void install(http::Router& router);
 
   // Form bodies above this size are refused (413): the page's own form is a few kilobytes.
   static constexpr std::size_t kMaxFormBytes = 64 * 1024;
 
  private:
-  void show(const httplib::Request& req, const std::string& token, httplib::Response& res);
-  void submit(const httplib::Request& req, const std::string& token, httplib::Response& res);
+  void show(const http::Request& req, const std::string& token, http::Response& res);
+  void submit(const http::Request& req, const std::string& token, http::Response& res);
 
   store::Database& database_;
   const Config& config_;
   const calendar::Clock& clock_;
+  LinkKey link_key_;
 };
 
 // True when a POST comes from another site: a Sec-Fetch-Site of cross-site or same-site, or
 // an Origin other than public_url's or the request's own host ("null", sent by pages with
 // Referrer-Policy: no-referrer such as this one, is left to the CSRF field).
-bool cross_site_post(const httplib::Request& req, const std::string& public_url);
+bool cross_site_post(const http::Request& req, const std::string& public_url);
 
 }  // namespace convene::daemon

@@ -1,4 +1,4 @@
-#include "daemon/preferences_form.hpp"
+#include "daemon/pages/preferences_form.hpp"
 
 #include "daemon/api/member_changes.hpp"
 #include "notifiers/base64.hpp"

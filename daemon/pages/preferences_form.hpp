@@ -2,7 +2,7 @@
 // The preferences form's pure half: decoding an application/x-www-form-urlencoded body, the
 // CSRF field, and turning submitted fields into a checked PreferencesEdit. No I/O, "now" is
 // passed in.
-#include "daemon/preferences_model.hpp"
+#include "daemon/pages/preferences_model.hpp"
 
 #include <map>
 #include <optional>

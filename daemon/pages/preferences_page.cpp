@@ -1,9 +1,9 @@
-#include "daemon/preferences_page.hpp"
+#include "daemon/pages/preferences_page.hpp"
 
 #include "calendar/durations.hpp"
 #include "daemon/api/member_changes.hpp"
-#include "daemon/preferences_form.hpp"
-#include "daemon/unsubscribe.hpp"
+#include "daemon/pages/preferences_form.hpp"
+#include "daemon/pages/html.hpp"
 
 #include <algorithm>
 

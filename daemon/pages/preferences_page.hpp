@@ -3,7 +3,7 @@
 // a keyboard, one <h2> per community, a <label> for every control, <fieldset>/<legend> around
 // each radio or checkbox group. Pure: data in, HTML out; every text from the database is
 // escaped here.
-#include "daemon/preferences_model.hpp"
+#include "daemon/pages/preferences_model.hpp"
 
 #include <optional>
 #include <string>

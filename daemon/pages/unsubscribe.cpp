@@ -1,7 +1,7 @@
-#include "daemon/unsubscribe.hpp"
+#include "daemon/pages/unsubscribe.hpp"
 
+#include "daemon/pages/html.hpp"
 #include "notifiers/signed_token.hpp"
-#include "store/server_secrets.hpp"
 #include "store/sql_time.hpp"
 
 #include <pqxx/pqxx>
@@ -37,9 +37,17 @@ std::optional<Target> resolve_digest(pqxx::work& tx, const std::string& key, con
   return std::nullopt;
 }
 
+// True when the token carries a valid signature for an unsubscribe or digest link: checked
+// before any transaction, so a forged link costs no database work.
+bool genuine(const std::string& key, const std::string& token) {
+  using notifiers::TokenPurpose;
+  for (const auto purpose : {TokenPurpose::unsubscribe, TokenPurpose::daily_digest, TokenPurpose::weekly_digest})
+    if (notifiers::verify_token(key, purpose, token)) return true;
+  return false;
+}
+
 // The member and community (or digest) a genuine token names, or nullopt.
-std::optional<Target> resolve(pqxx::work& tx, const std::string& token, const std::string& now_sql) {
-  const auto key = store::server_secret(tx, "links", now_sql);
+std::optional<Target> resolve(pqxx::work& tx, const std::string& key, const std::string& token) {
   const auto claims = notifiers::verify_token(key, notifiers::TokenPurpose::unsubscribe, token);
   if (!claims) return resolve_digest(tx, key, token);
   if (claims->community_id == 0) return std::nullopt;
@@ -53,19 +61,11 @@ std::optional<Target> resolve(pqxx::work& tx, const std::string& token, const st
   return t;
 }
 
-void page(httplib::Response& res, int status, const std::string& title, const std::string& body_html) {
-  res.status = status;
-  res.set_header("Cache-Control", "no-store");
-  res.set_header("Referrer-Policy", "no-referrer");
-  res.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
-  res.set_content("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>" +
-                      html_escape(title) + "</title></head><body><main><h1>" + html_escape(title) + "</h1>" + body_html +
-                      "</main></body></html>\n",
-                  "text/html; charset=utf-8");
+void page(http::Response& res, int status, const std::string& title, const std::string& body_html) {
+  send_page(res, status, simple_page(title, body_html));
 }
 
-void not_valid(httplib::Response& res) {
+void not_valid(http::Response& res) {
   page(res, 404, "Link not valid",
        "<p>This unsubscribe link is not valid. Use the link from a recent email, or change your "
        "settings from the preferences link in any email.</p>");
@@ -73,25 +73,10 @@ void not_valid(httplib::Response& res) {
 
 }  // namespace
 
-std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-void UnsubscribeService::show(const std::string& token, httplib::Response& res) {
-  const auto now_sql = store::sql_instant(clock_.now());
-  const auto target = database_.transact([&](pqxx::work& tx) { return resolve(tx, token, now_sql); });
+void UnsubscribeService::show(const std::string& token, http::Response& res) {
+  const auto key = link_key_.get();
+  if (!genuine(key, token)) return not_valid(res);
+  const auto target = database_.transact([&](pqxx::work& tx) { return resolve(tx, key, token); });
   if (!target) return not_valid(res);
   const auto name = html_escape(target->community_name);
   if (target->digest()) {
@@ -139,11 +124,13 @@ void stop_community(pqxx::work& tx, const Target& t, const std::string& now_sql)
 
 }  // namespace
 
-void UnsubscribeService::unsubscribe(const std::string& token, httplib::Response& res) {
+void UnsubscribeService::unsubscribe(const std::string& token, http::Response& res) {
+  const auto key = link_key_.get();
+  if (!genuine(key, token)) return not_valid(res);
   const auto now_sql = store::sql_instant(clock_.now());
   // One transaction: the membership stops email and its queued email is cancelled together.
   const auto target = database_.transact([&](pqxx::work& tx) {
-    auto t = resolve(tx, token, now_sql);
+    auto t = resolve(tx, key, token);
     if (t) (t->digest() ? stop_digest : stop_community)(tx, *t, now_sql);
     return t;
   });
@@ -154,26 +141,21 @@ void UnsubscribeService::unsubscribe(const std::string& token, httplib::Response
        "<p>You will no longer receive email from <strong>" + html_escape(target->community_name) + "</strong>.</p>");
 }
 
-void UnsubscribeService::install(httplib::Server& server, HttpMetrics& metrics) {
-  static const char* kPattern = R"(/u/([A-Za-z0-9._-]{8,200}))";
-  auto timed = [&metrics](std::string route, auto body) {
-    return [&metrics, route = std::move(route), body](const httplib::Request& req, httplib::Response& res) {
-      const auto started = std::chrono::steady_clock::now();
-      try {
-        body(req, res);
-      } catch (const std::exception&) {
-        page(res, 503, "Try again shortly", "<p>The service cannot reach its database right now. Try again in a minute.</p>");
-        res.set_header("Retry-After", "30");
-      }
-      metrics.record(route, res.status, std::chrono::steady_clock::now() - started);
-    };
-  };
-  server.Get(kPattern, timed("/u/{token}", [this](const httplib::Request& req, httplib::Response& res) {
-               show(req.matches[1], res);
-             }));
-  server.Post(kPattern, timed("/u/{token}", [this](const httplib::Request& req, httplib::Response& res) {
-                unsubscribe(req.matches[1], res);
-              }));
+void UnsubscribeService::install(http::Router& router) {
+  // RFC 8058's one-click POST carries "List-Unsubscribe=One-Click" and nothing more.
+  const http::RouteOptions options{.max_body = 4096,
+                                   .limit = http::LimitClass::links,
+                                   .failure = [](http::Response& res, int, std::string_view) {
+                                     send_try_again(res, "reach its database");
+                                   }};
+  router.add("GET", "/u/{token}", [this](const http::Request& req, http::Response& res) {
+    if (!plausible_token(req.matches[1])) return not_valid(res);
+    show(req.matches[1], res);
+  }, options);
+  router.add("POST", "/u/{token}", [this](const http::Request& req, http::Response& res) {
+    if (!plausible_token(req.matches[1])) return not_valid(res);
+    unsubscribe(req.matches[1], res);
+  }, options);
 }
 
 }  // namespace convene::daemon

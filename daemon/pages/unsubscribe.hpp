@@ -5,10 +5,9 @@
 // on that digest's cadence to `none`. GET /u/{token} shows a confirmation page whose button
 // makes that POST, so a link scanner that follows the URL changes nothing.
 #include "calendar/clock.hpp"
-#include "daemon/metrics.hpp"
+#include "daemon/http/router.hpp"
+#include "daemon/pages/link_key.hpp"
 #include "store/database.hpp"
-
-#include <httplib.h>
 
 #include <string>
 
@@ -16,18 +15,17 @@ namespace convene::daemon {
 
 class UnsubscribeService {
  public:
-  UnsubscribeService(store::Database& database, const calendar::Clock& clock) : database_(database), clock_(clock) {}
-  void install(httplib::Server& server, HttpMetrics& metrics);
+  UnsubscribeService(store::Database& database, const calendar::Clock& clock)
+      : database_(database), clock_(clock), link_key_(database, clock) {}
+  void install(http::Router& router);
 
  private:
-  void show(const std::string& token, httplib::Response& res);
-  void unsubscribe(const std::string& token, httplib::Response& res);
+  void show(const std::string& token, http::Response& res);
+  void unsubscribe(const std::string& token, http::Response& res);
 
   store::Database& database_;
   const calendar::Clock& clock_;
+  LinkKey link_key_;
 };
-
-// Text made safe for HTML element content and quoted attribute values.
-std::string html_escape(std::string_view text);
 
 }  // namespace convene::daemon

@@ -208,9 +208,9 @@ class AuthzBase : public ApiTest {
     metrics_ = std::make_unique<convene::daemon::HttpMetrics>();
     readiness_ = std::make_unique<convene::daemon::Readiness>(*database_, convene::testing::project_migrations());
     server_ = std::make_unique<convene::daemon::HttpServer>(
-        config, convene::daemon::HttpServer::Services{
+        loop(), config, convene::daemon::HttpServer::Services{
                     *readiness_, *metrics_, [] { return std::string(); },
-                    [this](httplib::Server& s, convene::daemon::HttpMetrics& m) { api_->install(s, m); }});
+                    [this](convene::daemon::http::Router& router) { api_->install(router); }});
     server_->start();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
     client_->set_read_timeout(30, 0);
@@ -249,8 +249,8 @@ class AuthzBase : public ApiTest {
   }
 
   void TearDown() override {
-    if (server_) server_->stop();
     client_.reset();
+    if (server_) stop_server(*server_);
     server_.reset();
     readiness_.reset();
     metrics_.reset();

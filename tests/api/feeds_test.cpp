@@ -378,13 +378,13 @@ class FeedsTest : public ApiTest {
     feed_metrics_ = std::make_unique<convene::daemon::HttpMetrics>();
     feed_readiness_ = std::make_unique<convene::daemon::Readiness>(*feed_db_, convene::testing::project_migrations());
     feed_server_ = std::make_unique<convene::daemon::HttpServer>(
-        config, convene::daemon::HttpServer::Services{
+        loop(), config, convene::daemon::HttpServer::Services{
                     *feed_readiness_, *feed_metrics_, [] { return std::string(); },
-                    [this](httplib::Server& s, convene::daemon::HttpMetrics& m) { feed_service_->install(s, m); }});
+                    [this](convene::daemon::http::Router& router) { feed_service_->install(router); }});
     feed_server_->start();
   }
   void TearDown() override {
-    if (feed_server_) feed_server_->stop();
+    if (feed_server_) stop_server(*feed_server_);
     feed_server_.reset();
     feed_service_.reset();
     feed_readiness_.reset();

@@ -3,6 +3,7 @@
 // nothing, writes the API's outbox events, and says what changed.
 #include "support/api_fixture.hpp"
 
+#include "daemon/pages/html.hpp"
 #include "notifiers/signed_token.hpp"
 #include "store/server_secrets.hpp"
 

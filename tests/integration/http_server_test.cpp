@@ -1,4 +1,5 @@
 #include "daemon/http_server.hpp"
+#include "support/loop_thread.hpp"
 #include "support/test_database.hpp"
 
 #include <httplib.h>
@@ -25,13 +26,19 @@ class HttpServerTest : public DatabaseTest {
     config_.http_threads = 2;
     config_.http_max_body = 4096;
     server_ = std::make_unique<daemon::HttpServer>(
-        config_, daemon::HttpServer::Services{readiness_, metrics_, [] { return std::string("up 1\n"); }});
+        loop_.context(), config_, daemon::HttpServer::Services{readiness_, metrics_, [] { return std::string("up 1\n"); }});
     server_->start();
+    loop_.start();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
     client_->set_read_timeout(10, 0);
   }
-  ~HttpServerTest() override { server_->stop(); }
+  ~HttpServerTest() override {
+    client_.reset();
+    loop_.run([this] { server_->stop(); });
+    loop_.stop();
+  }
 
+  convene::testing::LoopThread loop_;
   daemon::Config config_;
   store::Database database_;
   daemon::Readiness readiness_;
@@ -93,8 +100,8 @@ TEST_F(HttpServerTest, CountsRequestsByRoute) {
 }
 
 TEST_F(HttpServerTest, StopEndsServingAndIsIdempotent) {
-  server_->stop();
-  server_->stop();
+  loop_.run([this] { server_->stop(); });
+  loop_.run([this] { server_->stop(); });
   httplib::Client fresh("127.0.0.1", server_->port());
   fresh.set_connection_timeout(1, 0);
   EXPECT_FALSE(fresh.Get("/healthz"));

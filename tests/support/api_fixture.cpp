@@ -1,6 +1,6 @@
 #include "support/api_fixture.hpp"
 
-#include "daemon/unsubscribe.hpp"
+#include "daemon/pages/unsubscribe.hpp"
 
 #include "store/sql_time.hpp"
 #include "store/tokens.hpp"
@@ -19,6 +19,11 @@ void ApiTest::SetUp() {
   clock.set(calendar::Instant{sys_days{2026y / November / 28}.time_since_epoch() + 12h});
   config.http_listen = {"127.0.0.1", 0};
   config.http_threads = 4;
+  // Tests make hundreds of requests (and many failed authentications) from one address; the
+  // limits have tests of their own (tests/e2e/hostile_http_test.cpp, rate_limit_test.cpp).
+  for (auto* limit : {&config.rate_limit_api, &config.rate_limit_token, &config.rate_limit_auth_failures,
+                      &config.rate_limit_links, &config.rate_limit_feeds})
+    *limit = daemon::RateLimit{0, 0};
   config.organisation_time_zone = "Europe/London";
   config.public_url = "https://convene.example.org";
   store::PoolOptions pool;
@@ -34,15 +39,17 @@ void ApiTest::SetUp() {
   preferences_ = std::make_unique<daemon::PreferencesService>(*database_, config, clock);
   metrics_ = std::make_unique<daemon::HttpMetrics>();
   readiness_ = std::make_unique<daemon::Readiness>(*database_, project_migrations());
+  loop_ = std::make_unique<LoopThread>();
   server_ = std::make_unique<daemon::HttpServer>(
-      config, daemon::HttpServer::Services{*readiness_, *metrics_, [] { return std::string(); },
-                                           [this](httplib::Server& s, daemon::HttpMetrics& m) {
-                                             api_->install(s, m);
-                                             feeds_->install(s, m);
-                                             unsubscribe_->install(s, m);
-                                             preferences_->install(s, m);
-                                           }});
+      loop_->context(), config, daemon::HttpServer::Services{*readiness_, *metrics_, [] { return std::string(); },
+                                                            [this](daemon::http::Router& router) {
+                                                              api_->install(router);
+                                                              feeds_->install(router);
+                                                              unsubscribe_->install(router);
+                                                              preferences_->install(router);
+                                                            }});
   server_->start();
+  loop_->start();
   client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
   client_->set_read_timeout(30, 0);
   const auto admin = make_member("admin@example.org");
@@ -51,9 +58,11 @@ void ApiTest::SetUp() {
 }
 
 void ApiTest::TearDown() {
-  if (server_) server_->stop();
   client_.reset();
+  if (server_) loop_->run([this] { server_->stop(); });
+  if (loop_) loop_->stop();
   server_.reset();
+  loop_.reset();
   api_.reset();
   feeds_.reset();
   feed_cache_.reset();

@@ -1,6 +1,6 @@
 #pragma once
-#include "daemon/preferences.hpp"
-#include "daemon/unsubscribe.hpp"
+#include "daemon/pages/preferences.hpp"
+#include "daemon/pages/unsubscribe.hpp"
 // An in-process convened HTTP server (the real v1 API over real HTTP) on a fresh, migrated
 // database, with a manual clock and helpers to make members with roles and tokens.
 #include "calendar/clock.hpp"
@@ -8,6 +8,7 @@
 #include "daemon/feeds/feed_routes.hpp"
 #include "daemon/http_server.hpp"
 #include "notifiers/templates.hpp"
+#include "support/loop_thread.hpp"
 #include "support/test_database.hpp"
 
 #include <boost/json/value.hpp>
@@ -55,6 +56,13 @@ class ApiTest : public MigratedDatabaseTest {
   // or rely on it being empty).
   feeds::FeedCache& feed_cache() { return *feed_cache_; }
 
+  // The loop the fixture's server runs on, for servers a test builds itself; stop those with
+  // stop_server before destroying them.
+  boost::asio::io_context& loop() { return loop_->context(); }
+  void stop_server(daemon::HttpServer& server) {
+    loop_->run([&] { server.stop(); });
+  }
+
   // The repository's email templates (for servers a test builds itself).
   const notifiers::Templates* templates() const { return templates_.get(); }
 
@@ -63,6 +71,8 @@ class ApiTest : public MigratedDatabaseTest {
   daemon::Config config;
 
  private:
+  // Declared first: the server's connections live on this loop until the end.
+  std::unique_ptr<LoopThread> loop_;
   std::unique_ptr<store::Database> database_;
   std::unique_ptr<notifiers::Templates> templates_;  // the repository's templates/ (digest previews)
   std::unique_ptr<api::Api> api_;

@@ -1,6 +1,6 @@
-// The preferences form's pure half (daemon/preferences_form): decoding, the CSRF field, and
+// The preferences form's pure half (daemon/pages/preferences_form): decoding, the CSRF field, and
 // reading a submitted form into a checked edit against the stored state.
-#include "daemon/preferences_form.hpp"
+#include "daemon/pages/preferences_form.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,126 @@
+#include "daemon/http/router.hpp"
+
+#include "base/log.hpp"
+#include "daemon/http/problem.hpp"
+#include "store/pool.hpp"
+
+#include <pqxx/except>
+
+#include <stdexcept>
+
+namespace convene::daemon::http {
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  if (path.empty() || path.front() != '/') return parts;
+  std::size_t start = 1;
+  for (;;) {
+    const auto slash = path.find('/', start);
+    parts.push_back(path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+    if (slash == std::string_view::npos) return parts;
+    start = slash + 1;
+  }
+}
+
+void default_failure(Response& res, int status, std::string_view retry_after) {
+  if (status == 503) {
+    send_problem(res, 503, "Service Unavailable",
+                 retry_after == "2" ? "the database is busy; try again shortly"
+                                    : "the database is unreachable; try again shortly");
+    res.set_header("Retry-After", retry_after);
+  } else {
+    send_problem(res, 500, "Internal Server Error", "the error has been logged");
+  }
+}
+
+}  // namespace
+
+void Router::add(std::string method, std::string pattern, Handler handler, RouteOptions options) {
+  Route route{std::move(method), std::move(pattern), std::move(handler), std::move(options), {}};
+  if (route.pattern.empty() || route.pattern.front() != '/')
+    throw std::invalid_argument("route pattern must start with '/': " + route.pattern);
+  for (const auto part : split_path(route.pattern)) {
+    Route::Segment segment;
+    if (!part.empty() && part.front() == '{') {
+      const auto close = part.find('}');
+      if (close == std::string_view::npos || close == 1)
+        throw std::invalid_argument("route parameter without a name in " + route.pattern);
+      segment.parameter = true;
+      segment.literal = std::string(part.substr(close + 1));
+    } else {
+      if (part.find('{') != std::string_view::npos)
+        throw std::invalid_argument("a route parameter must start its segment: " + route.pattern);
+      segment.literal = std::string(part);
+    }
+    route.segments.push_back(std::move(segment));
+  }
+  for (const auto& r : routes_)
+    if (r.method == route.method && r.pattern == route.pattern)
+      throw std::invalid_argument("route registered twice: " + route.method + " " + route.pattern);
+  routes_.push_back(std::move(route));
+}
+
+std::optional<RouteMatch> Router::match(std::string_view method, std::string_view path) const {
+  if (method == "HEAD") method = "GET";
+  const auto parts = split_path(path);
+  for (const auto& route : routes_) {
+    if (route.method != method || route.segments.size() != parts.size()) continue;
+    RouteMatch m{&route, {}};
+    bool matched = true;
+    for (std::size_t i = 0; i < parts.size() && matched; ++i) {
+      const auto& segment = route.segments[i];
+      const auto part = parts[i];
+      if (!segment.parameter) {
+        matched = part == segment.literal;
+      } else if (part.size() > segment.literal.size() && part.ends_with(segment.literal)) {
+        m.params.emplace_back(part.substr(0, part.size() - segment.literal.size()));
+      } else {
+        matched = false;
+      }
+    }
+    if (matched) return m;
+  }
+  return std::nullopt;
+}
+
+void run_route(const Route& route, const Request& request, Response& response, const RequestObserver& observe) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto& failure = route.options.failure ? route.options.failure : default_failure;
+  try {
+    route.handler(request, response);
+  } catch (const pqxx::broken_connection&) {
+    response = Response{};
+    failure(response, 503, "5");
+  } catch (const store::PoolExhausted&) {
+    response = Response{};
+    failure(response, 503, "2");
+  } catch (const std::exception& e) {
+    log::error("request failed", {{"method", request.method}, {"path", redact_path(request.path)}, {"error", std::string(e.what())}});
+    response = Response{};
+    failure(response, 500, "");
+  } catch (...) {
+    log::error("request failed", {{"method", request.method}, {"path", redact_path(request.path)}, {"error", "unknown"}});
+    response = Response{};
+    failure(response, 500, "");
+  }
+  if (observe) observe(route.pattern, response.status, std::chrono::steady_clock::now() - started);
+}
+
+std::string redact_path(std::string_view path) {
+  static constexpr std::string_view secret_prefixes[] = {"/feeds/members/", "/preferences/", "/u/"};
+  for (const auto prefix : secret_prefixes) {
+    if (path.rfind(prefix, 0) == 0) {
+      const auto rest = path.substr(prefix.size());
+      const auto suffix = rest.size() >= 4 && rest.substr(rest.size() - 4) == ".ics" ? ".ics" : "";
+      std::string out(prefix);
+      out.append("***").append(suffix);
+      return out;
+    }
+  }
+  std::string out(path);
+  if (const auto q = out.find('?'); q != std::string::npos) out.resize(q);
+  return out;
+}
+
+}  // namespace convene::daemon::http
