@@ -56,6 +56,7 @@ class Database {
   std::invoke_result_t<Work&, pqxx::work&> transact(Work&& work, TxOptions options = {});
 
   ConnectionPool& pool() { return pool_; }
+  const PoolOptions& pool_options() const { return pool_.options(); }
   DatabaseStats stats() const;
 
  private:

@@ -35,6 +35,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+// Lingering close: how long in all, and how long without a byte.
+constexpr auto kLingeringTime = std::chrono::seconds(10);
+constexpr auto kLingeringTimeout = std::chrono::seconds(2);
+
 // One open connection; the coroutine serving it owns it, the lists below only point at it.
 struct Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
@@ -215,19 +219,17 @@ asio::awaitable<void> Server::Shared::serve(std::shared_ptr<Connection> connecti
   all.erase(c.all_position);
   --open;
   if (!c.closed_by_server) {
-    // Lingering close: stop sending, then read and drop what the client is still sending for
-    // a moment, so an early answer (413, 415) reaches it instead of a reset.
+    // Lingering close (as nginx does): stop sending, then read and drop what the client is
+    // still sending, for a while, so an early answer (413, 415) reaches a client that writes
+    // its whole body before reading instead of being lost to a reset. Memory stays constant.
     beast::error_code ec;
     c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (!ec) {
-      std::array<char, 16 * 1024> sink;
-      std::size_t drained = 0;
-      c.stream.expires_after(std::chrono::seconds(2));
-      while (drained < 1024 * 1024) {
-        auto [read_ec, n] = co_await c.stream.async_read_some(asio::buffer(sink), use_tuple);
-        if (read_ec) break;
-        drained += n;
-      }
+    const auto give_up = std::chrono::steady_clock::now() + kLingeringTime;
+    std::array<char, 16 * 1024> sink;
+    while (!ec && !stopping && std::chrono::steady_clock::now() < give_up) {
+      c.stream.expires_after(kLingeringTimeout);
+      auto [read_ec, n] = co_await c.stream.async_read_some(asio::buffer(sink), use_tuple);
+      ec = read_ec;
     }
     c.stream.socket().close(ec);
   }
@@ -247,6 +249,9 @@ asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffe
   c.stream.expires_after(limits.header_timeout);
   bhttp::request_parser<bhttp::empty_body> head;
   head.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
+  // Bodies are held to the route's limit once it is known (screen, read_body); Beast's own
+  // default (1 MB) would refuse a large Content-Length while reading the header.
+  head.body_limit(boost::none);
   auto [ec, n] = co_await bhttp::async_read_header(c.stream, buffer, head, use_tuple);
   if (ec) {
     if (c.closed_by_server || (is_disconnect(ec) && ec != bhttp::error::header_limit)) co_return false;
