@@ -25,6 +25,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 namespace convene::testing {
 namespace {
@@ -406,6 +407,7 @@ TEST_F(HostileHttp, IdleAndSlowDripConnectionsLeaveRoomForEveryoneElse) {
                                                  << (t.best_ms ? fixed(*t.best_ms) + " ms" : "none")
                                                  << (t.failures.empty() ? "" : " (" + t.failures + ")");
       RecordProperty(name + (round == 0 ? "_ms" : "_after_drip_ms"), t.best_ms ? static_cast<int>(*t.best_ms) : -1);
+      std::cerr << name << " " << when << ": best of 3 " << (t.best_ms ? fixed(*t.best_ms) + " ms" : "none") << "\n";
     }
   }
   std::cerr << "attackers in place after " << fixed(in_place_after, 0) << " ms; " << attackers.drips()
@@ -920,8 +922,8 @@ TEST_F(HostileHttp, EightKibPathOnEveryRouteIsNotFoundOrTooLong) {
   const auto made = http_request(d.port(), "POST", "/v1/communities", {.token = token_, .body = R"({"slug":"pub","name":"Pub"})"});
   ASSERT_EQ(made.status, 201) << describe(made);
 
-  // Segments of 8 KiB, and segments that make the whole path just under 8 KiB (so that a server
-  // refusing request lines of 8 KiB still routes them).
+  // Segments of 8 KiB, and segments that make the whole path just under 8 KiB or 4 KiB (so that a
+  // server refusing longer request targets still routes them to the handlers).
   auto segments = [](std::size_t size) {
     std::string percent;
     while (percent.size() < size) percent += "%41";
@@ -934,12 +936,16 @@ TEST_F(HostileHttp, EightKibPathOnEveryRouteIsNotFoundOrTooLong) {
   for (const auto& route : kRoutes) {
     const std::string pattern = route.pattern;
     const int n = parameters(pattern);
-    std::vector<std::pair<std::string, std::string>> kinds;
-    for (auto& [kind, segment] : segments(8192)) kinds.emplace_back("8 KiB " + kind, segment);
-    const std::size_t fits = (8000 - pattern.size()) / static_cast<std::size_t>(std::max(n, 1));
-    for (auto& [kind, segment] : segments(fits)) kinds.emplace_back(std::to_string(fits) + "-byte " + kind, segment);
-    for (const auto& [kind, segment] : kinds) {
-      for (int which = (n > 1 ? -1 : 0); which < std::max(n, 1); ++which) {
+    // An 8 KiB segment goes into one parameter at a time (in all of them the path would be 16 KiB
+    // or more); the shorter ones also into all parameters at once.
+    std::vector<std::tuple<std::string, std::string, bool>> kinds;
+    for (auto& [kind, segment] : segments(8192)) kinds.emplace_back("8 KiB " + kind, segment, false);
+    for (const std::size_t total : {8000, 4000}) {
+      const std::size_t fits = (total - pattern.size()) / static_cast<std::size_t>(std::max(n, 1));
+      for (auto& [kind, segment] : segments(fits)) kinds.emplace_back(std::to_string(fits) + "-byte " + kind, segment, true);
+    }
+    for (const auto& [kind, segment, all_at_once] : kinds) {
+      for (int which = (n > 1 && all_at_once ? -1 : 0); which < std::max(n, 1); ++which) {
         const std::string path = long_path(pattern, segment, which);
         const std::string body = std::string(route.method) == "GET" || std::string(route.method) == "DELETE" ? "" : "{}";
         Headers headers{{"Authorization", bearer()}};
