@@ -157,6 +157,13 @@ Response too_many_requests(std::chrono::milliseconds wait) {
   return r;
 }
 
+// One debug line per request: never the query string or a path's secret (redact_path).
+void log_request(const Request& request, int status) {
+  if (!log::enabled(log::Level::debug) || request.method.empty()) return;
+  log::debug("http request", {{"method", request.method}, {"path", redact_path(request.path)}, {"status", status},
+                              {"remote", request.remote_addr}});
+}
+
 bool is_disconnect(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
@@ -285,6 +292,7 @@ asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffe
   if (refusal) {
     // The body (if any) is not read: the connection cannot carry another request.
     const bool keep = keep_alive && !has_body;
+    log_request(request, refusal->status);
     co_await write(c, nullptr, version, *refusal, keep);
     co_return keep;
   }
@@ -292,6 +300,7 @@ asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffe
   Response response = co_await dispatch(*route_match, request);
   if (route_match->route->options.limit == LimitClass::api && response.status == 401)
     auth_failures.take(request.remote_addr, std::chrono::steady_clock::now());
+  log_request(request, response.status);
   co_await write(c, &request, version, response, keep_alive);
   co_return keep_alive && !stopping;
 }

@@ -768,6 +768,56 @@ void expect_proper_429(const std::vector<RawResponse>& rs, const std::string& wh
   }
 }
 
+// The link's signature is checked before any database work: with the links limit off, so every
+// forged link reaches its handler, 2,000 of them commit (almost) no transactions. Before, each
+// ran one (server_secrets' INSERT ... ON CONFLICT, then the lookup).
+TEST_F(HostileHttp, ForgedLinksAreRefusedBeforeAnyDatabaseWork) {
+  Daemon& d = start_daemon("serve", {"serve"},
+                           with(kGenerousLimits, {{"CONVENE_RATE_LIMIT_LINKS_PER_SECOND", "0"}}));
+  ASSERT_EQ(d.wait_ready().status, 200) << d.log();
+  // A genuine link's shape, a forged signature.
+  const std::string forged = std::string(43, 'A') + ".12345";
+  RawConnection warm(d.port());
+  ASSERT_TRUE(warm.wait_connected(2s));
+  ASSERT_TRUE(warm.send(request_bytes("GET", "/preferences/" + forged), 5s));
+  ASSERT_TRUE(warm.read_response(5s));  // the link key is read (and cached) here
+  // The daemon's own count of transactions (PostgreSQL's pg_stat_database lags by up to 10 s).
+  const auto transactions = [&] {
+    RawConnection c(d.port());
+    if (!c.wait_connected(2s) || !c.send(request_bytes("GET", "/metrics"), 5s)) return -1.0;
+    const auto r = c.read_response(5s);
+    const std::string name = "convene_db_transactions_total ";
+    const auto at = r ? r->body.find("\n" + name) : std::string::npos;
+    return at == std::string::npos ? -1.0 : std::stod(r->body.substr(at + 1 + name.size()));
+  };
+  const double before = transactions();
+  ASSERT_GE(before, 0) << "no convene_db_transactions_total in /metrics";
+  std::map<int, int> statuses;
+  for (int i = 0; i < 1000; ++i) {
+    if (i % 100 == 0) {  // a fresh connection now and then (servers cap requests per connection)
+      warm = RawConnection(d.port());
+      ASSERT_TRUE(warm.wait_connected(2s));
+    }
+    for (const std::string path : {"/preferences/" + forged, "/u/" + forged}) {
+      const bool post = i % 2 == 1;
+      ASSERT_TRUE(warm.send(post ? request_bytes("POST", path, {{"Content-Type", "application/x-www-form-urlencoded"}},
+                                                 "List-Unsubscribe=One-Click")
+                                 : request_bytes("GET", path),
+                            5s));
+      const auto r = warm.read_response(5s);
+      ASSERT_TRUE(r) << "request " << i;
+      ++statuses[r->status];
+    }
+  }
+  const double after = transactions();
+  std::string text;
+  for (const auto& [status, n] : statuses) text += std::to_string(status) + ": " + std::to_string(n) + " ";
+  std::cerr << "2,000 forged links: " << text << "; transactions meanwhile: " << after - before << "\n";
+  EXPECT_EQ(statuses[404], 2000) << text;
+  // The job engine, the delivery worker and /metrics itself run a few of their own.
+  EXPECT_LT(after - before, 100) << "forged links reached the database";
+}
+
 TEST_F(HostileHttp, ClientOverItsLimitGets429AndAnotherClientIsUnaffected_ForwardedFor) {
   const std::string other_token = token_for("other@example.org");
   Daemon& d = start_daemon("serve", {"serve"}, kLowApiLimits);
