@@ -301,8 +301,10 @@ asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffe
   if (route_match->route->options.limit == LimitClass::api && response.status == 401)
     auth_failures.take(request.remote_addr, std::chrono::steady_clock::now());
   log_request(request, response.status);
-  co_await write(c, &request, version, response, keep_alive);
-  co_return keep_alive && !stopping;
+  // Stopping while this was answered: say so, the connection closes after it.
+  const bool keep = keep_alive && !stopping;
+  co_await write(c, &request, version, response, keep);
+  co_return keep;
 }
 
 // Checks a request's header block and fills in `request`; an answer when it is refused

@@ -1,0 +1,175 @@
+// The HTTP front (daemon/http/server) with routes of its own, no database: the bounded worker
+// queue, answers on the loop while every worker is busy, HEAD, 100-continue and a graceful stop.
+#include "daemon/http/problem.hpp"
+#include "daemon/http/server.hpp"
+#include "support/loop_thread.hpp"
+#include "support/raw_http.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+using namespace convene::daemon::http;
+using convene::testing::LoopThread;
+using convene::testing::RawConnection;
+using convene::testing::RawResponse;
+using convene::testing::request_bytes;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Holds handlers until opened: the workers stay busy as long as a test wants.
+class Gate {
+ public:
+  void wait() {
+    std::unique_lock lock(mutex_);
+    ++waiting_;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return open_; });
+  }
+  bool wait_for_waiting(int n) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, 10s, [&] { return waiting_ >= n; });
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int waiting_ = 0;
+  bool open_ = false;
+};
+
+class HttpFront : public ::testing::Test {
+ protected:
+  void start(ServerLimits limits) {
+    Router router;
+    router.add("GET", "/slow", [this](const Request&, Response& res) {
+      gate_.wait();
+      send_json(res, 200, boost::json::object{{"slow", true}});
+    });
+    router.add("GET", "/loop", [](const Request&, Response& res) { send_json(res, 200, boost::json::object{{"loop", true}}); },
+               {.on_loop = true});
+    router.add("GET", "/text", [](const Request&, Response& res) { res.set_content("hello", "text/plain"); });
+    router.add("POST", "/echo", [](const Request& req, Response& res) { res.set_content(req.body, "text/plain"); },
+               {.max_body = 1024});
+    ServerOptions options;
+    options.limits = limits;
+    server_ = std::make_unique<Server>(loop_.context(), options, std::move(router));
+    server_->start();
+    loop_.start();
+  }
+  void TearDown() override {
+    gate_.open();
+    if (server_) loop_.run([this] { server_->stop(); });
+    loop_.stop();
+    server_.reset();
+  }
+  // Sends a request on a new connection without waiting for the answer.
+  RawConnection send(const std::string& bytes) {
+    RawConnection c(server_->port());
+    EXPECT_TRUE(c.wait_connected(2s));
+    EXPECT_TRUE(c.send(bytes, 2s));
+    return c;
+  }
+  bool drained() {
+    bool result = false;
+    loop_.run([&] { result = server_->drained(); });
+    return result;
+  }
+
+  Gate gate_;
+  LoopThread loop_;
+  std::unique_ptr<Server> server_;
+};
+
+}  // namespace
+
+TEST_F(HttpFront, AFullWorkerQueueAnswers503AtOnceAndTheLoopStillAnswers) {
+  start(ServerLimits{.workers = 2, .max_queued = 1});
+  std::vector<RawConnection> held;
+  for (int i = 0; i < 3; ++i) held.push_back(send(request_bytes("GET", "/slow")));  // 2 running, 1 waiting
+  ASSERT_TRUE(gate_.wait_for_waiting(2));
+  std::this_thread::sleep_for(100ms);  // the third is queued behind them
+
+  auto refused = send(request_bytes("GET", "/slow"));
+  const auto busy = refused.read_response(2s);
+  ASSERT_TRUE(busy) << "the fourth request waited instead of being refused";
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->header("retry-after"), "1");
+  EXPECT_EQ(busy->header("content-type"), "application/problem+json");
+  EXPECT_EQ(server_->counters().busy_total, 1u);
+
+  auto loop = send(request_bytes("GET", "/loop"));
+  const auto answered = loop.read_response(2s);
+  ASSERT_TRUE(answered) << "a route on the loop waited for a worker";
+  EXPECT_EQ(answered->status, 200);
+
+  gate_.open();
+  for (auto& c : held) {
+    const auto r = c.read_response(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
+TEST_F(HttpFront, HeadAnswersTheHeadersOfGetWithoutTheBody) {
+  start({});
+  auto c = send(request_bytes("HEAD", "/text") + request_bytes("GET", "/text"));
+  // Raw bytes: a response parser cannot know that HEAD's Content-Length has no body behind it.
+  for (int i = 0; i < 50 && c.received().find("hello") == std::string::npos; ++i) c.wait_readable(100ms);
+  const std::string& received = c.received();
+  const auto head_end = received.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << received;
+  const std::string head = received.substr(0, head_end);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK", 0), 0u) << head;
+  EXPECT_NE(head.find("Content-Length: 5"), std::string::npos) << "HEAD tells the length GET would send: " << head;
+  // The GET's answer starts right after HEAD's header: HEAD sent no body.
+  EXPECT_EQ(received.compare(head_end + 4, 15, "HTTP/1.1 200 OK"), 0) << received;
+  EXPECT_EQ(received.substr(received.size() - 5), "hello");
+}
+
+TEST_F(HttpFront, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
+  start({});
+  auto c = send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  ASSERT_TRUE(c.wait_readable(2s)) << "no 100 Continue: clients such as curl wait a second for it";
+  EXPECT_EQ(c.received().rfind("HTTP/1.1 100 Continue", 0), 0u) << c.received();
+  ASSERT_TRUE(c.send("hello", 2s));
+  // The 100 is an interim answer; the final one follows.
+  const std::string received = [&] {
+    for (int i = 0; i < 50 && c.received().find("hello") == std::string::npos; ++i) c.wait_readable(100ms);
+    return c.received();
+  }();
+  EXPECT_NE(received.find("HTTP/1.1 200 OK"), std::string::npos) << received;
+  EXPECT_NE(received.find("\r\n\r\nhello"), std::string::npos) << received;
+}
+
+TEST_F(HttpFront, StopClosesIdleConnectionsAndLetsAnswersInProgressFinish) {
+  start({});
+  RawConnection idle(server_->port());
+  ASSERT_TRUE(idle.wait_connected(2s));
+  auto busy = send(request_bytes("GET", "/slow"));
+  ASSERT_TRUE(gate_.wait_for_waiting(1));
+  loop_.run([this] { server_->stop(); });
+  EXPECT_TRUE(idle.wait_closed(2s)) << "an idle connection stayed open after stop";
+  EXPECT_FALSE(drained()) << "the answer in progress was cut off";
+  gate_.open();
+  const auto r = busy.read_response(5s);
+  ASSERT_TRUE(r) << "the request being answered at stop got no answer";
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("connection"), "close");
+  for (int i = 0; i < 100 && !drained(); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(drained());
+  RawConnection late(server_->port());
+  EXPECT_FALSE(late.wait_connected(500ms) && late.send(request_bytes("GET", "/loop"), 500ms) &&
+               late.read_response(500ms))
+      << "a new connection was served after stop";
+}
