@@ -198,16 +198,17 @@ asio::awaitable<void> Server::Shared::accept_loop() {
     auto connection = std::make_shared<Connection>(std::move(socket));
     connection->peer = connection->stream.socket().remote_endpoint(ignored).address();
     ++connections_total;
+    // Counted now, not when its coroutine first runs, so a burst of accepts respects the cap.
+    ++open;
+    connection->all_position = all.insert(all.end(), connection.get());
+    connection->idle_position = idle.insert(idle.end(), connection.get());
+    ++idle_count;
     asio::co_spawn(loop, serve(std::move(connection)), asio::detached);
   }
 }
 
 asio::awaitable<void> Server::Shared::serve(std::shared_ptr<Connection> connection) {
   Connection& c = *connection;
-  ++open;
-  c.all_position = all.insert(all.end(), &c);
-  c.idle_position = idle.insert(idle.end(), &c);
-  ++idle_count;
   // Bounded: the header limit plus room for the start of a body (bodies go to the parser).
   beast::flat_buffer buffer(options.limits.header_bytes + 16 * 1024);
   bool keep_going = true;

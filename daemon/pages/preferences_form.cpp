@@ -1,6 +1,7 @@
 #include "daemon/pages/preferences_form.hpp"
 
 #include "daemon/api/member_changes.hpp"
+#include "daemon/http/message.hpp"
 #include "notifiers/base64.hpp"
 #include "notifiers/crypto.hpp"
 
@@ -10,29 +11,10 @@
 namespace convene::daemon {
 namespace {
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
+// application/x-www-form-urlencoded: '+' is a space, %XX a byte; nullopt for a broken escape.
 std::optional<std::string> url_decode(std::string_view text) {
   std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int high = hex_digit(text[i + 1]), low = hex_digit(text[i + 2]);
-      if (high < 0 || low < 0) return std::nullopt;
-      out += static_cast<char>(high * 16 + low);
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
+  if (!http::percent_decode(text, out, true)) return std::nullopt;
   return out;
 }
 
