@@ -24,6 +24,7 @@
 #include <atomic>
 #include <functional>
 #include <list>
+#include <utility>
 
 namespace convene::daemon::http {
 
@@ -64,7 +65,9 @@ std::string lowercase(std::string_view s) {
 
 }  // namespace
 
-struct Server::Shared {
+// What the connection coroutines share. Each holds it (`self`), so it lives until the last one
+// ends, even when the Server is destroyed first on a loop that keeps running.
+struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
   Shared(asio::io_context& loop, ServerOptions options, Router router, RequestObserver observe)
       : loop(loop),
         options(std::move(options)),
@@ -90,6 +93,7 @@ struct Server::Shared {
   std::list<Connection*> idle;  // longest idle first
   std::size_t queued = 0;       // requests handed to the workers and not yet answered
   std::size_t dedicated_queued = 0;
+  std::size_t body_bytes = 0;  // reserved by requests whose bodies are being read or answered
   bool stopping = false;
   // Any thread (metrics).
   std::atomic<std::size_t> open{0}, idle_count{0};
@@ -117,8 +121,8 @@ struct Server::Shared {
     return true;
   }
 
-  asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve(std::shared_ptr<Connection> connection);
+  asio::awaitable<void> accept_loop(std::shared_ptr<Shared> self);
+  asio::awaitable<void> serve(std::shared_ptr<Shared> self, std::shared_ptr<Connection> connection);
   asio::awaitable<bool> serve_one(Connection& c, beast::flat_buffer& buffer, bool first);
   std::optional<Response> screen(const Connection& c, boost::beast::http::request_parser<boost::beast::http::empty_body>& head,
                                  Request& request, std::optional<RouteMatch>& match);
@@ -131,6 +135,37 @@ struct Server::Shared {
   asio::awaitable<void> write(Connection& c, const Request* request, unsigned version, Response& response,
                               bool keep_alive);
 };
+
+// One request's body counted against max_body_memory until its answer is written.
+class BodyReservation {
+ public:
+  BodyReservation() = default;
+  BodyReservation(std::shared_ptr<Server::Shared> shared, std::size_t bytes);
+  BodyReservation(const BodyReservation&) = delete;
+  BodyReservation& operator=(BodyReservation&& other) noexcept {
+    release();
+    shared_ = std::move(other.shared_);
+    bytes_ = std::exchange(other.bytes_, 0);
+    return *this;
+  }
+  ~BodyReservation() { release(); }
+
+ private:
+  void release() noexcept;
+  std::shared_ptr<Server::Shared> shared_;
+  std::size_t bytes_ = 0;
+};
+
+BodyReservation::BodyReservation(std::shared_ptr<Server::Shared> shared, std::size_t bytes)
+    : shared_(std::move(shared)), bytes_(bytes) {
+  shared_->body_bytes += bytes_;
+}
+
+void BodyReservation::release() noexcept {
+  if (shared_) shared_->body_bytes -= bytes_;
+  shared_.reset();
+  bytes_ = 0;
+}
 
 namespace {
 
@@ -172,7 +207,7 @@ bool is_disconnect(const beast::error_code& ec) {
 
 }  // namespace
 
-asio::awaitable<void> Server::Shared::accept_loop() {
+asio::awaitable<void> Server::Shared::accept_loop(std::shared_ptr<Shared> self) {
   asio::steady_timer pause(loop);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
@@ -203,11 +238,11 @@ asio::awaitable<void> Server::Shared::accept_loop() {
     connection->all_position = all.insert(all.end(), connection.get());
     connection->idle_position = idle.insert(idle.end(), connection.get());
     ++idle_count;
-    asio::co_spawn(loop, serve(std::move(connection)), asio::detached);
+    asio::co_spawn(loop, serve(self, std::move(connection)), asio::detached);
   }
 }
 
-asio::awaitable<void> Server::Shared::serve(std::shared_ptr<Connection> connection) {
+asio::awaitable<void> Server::Shared::serve(std::shared_ptr<Shared> self, std::shared_ptr<Connection> connection) {
   Connection& c = *connection;
   // Bounded: the header limit plus room for the start of a body (bodies go to the parser).
   beast::flat_buffer buffer(options.limits.header_bytes + 16 * 1024);
@@ -247,6 +282,8 @@ asio::awaitable<void> Server::Shared::serve(std::shared_ptr<Connection> connecti
 asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffer& buffer, bool first) {
   const auto& limits = options.limits;
   if (buffer.size() == 0) {
+    // An idle connection keeps a small buffer, whatever its last request needed.
+    if (buffer.capacity() > 8 * 1024) buffer.shrink_to_fit();
     set_state(c, Connection::State::idle);
     c.stream.expires_after(first ? limits.header_timeout : limits.idle_timeout);
     auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(4096), use_tuple);
@@ -278,6 +315,18 @@ asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffe
   const RouteMatch* route_match = nullptr;
   std::optional<RouteMatch> matched;
   std::optional<Response> refusal = screen(c, head, request, matched);
+  BodyReservation reservation;
+  if (!refusal && has_body) {
+    const std::size_t declared = head.content_length() ? static_cast<std::size_t>(*head.content_length())
+                                                       : matched->route->options.max_body;
+    if (body_bytes + declared > limits.max_body_memory) {
+      ++busy_total;
+      refusal = problem_response(503, "Service Unavailable", "the server is busy; try again shortly");
+      refusal->set_header("Retry-After", "1");
+    } else {
+      reservation = BodyReservation(shared_from_this(), declared);
+    }
+  }
   if (!refusal) {
     route_match = &*matched;
     if (has_body) {
@@ -422,6 +471,10 @@ asio::awaitable<Response> Server::Shared::dispatch(const RouteMatch& match, cons
     co_return response;
   }
   response = Response{};
+  if (stopping) {  // the worker pools may be gone with the Server
+    response = problem_response(503, "Service Unavailable", "the server is stopping");
+    co_return response;
+  }
   const bool own_thread = route.options.dedicated_thread;
   std::size_t& waiting = own_thread ? dedicated_queued : queued;
   const std::size_t capacity = own_thread ? 8 : options.limits.workers + options.limits.max_queued;
@@ -503,7 +556,7 @@ void Server::start() {
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) throw std::runtime_error("cannot listen on " + where + " (" + ec.message() + ")");
   port_ = acceptor.local_endpoint().port();
-  asio::co_spawn(shared_->loop, shared_->accept_loop(), asio::detached);
+  asio::co_spawn(shared_->loop, shared_->accept_loop(shared_), asio::detached);
 }
 
 void Server::stop() {

@@ -24,6 +24,10 @@ struct ServerLimits {
   std::size_t max_connections = 20000;   // beyond: the oldest idle connection is closed, else the new one
   std::size_t workers = 16;              // threads for handlers that may block (the database)
   std::size_t max_queued = 256;          // requests waiting for a worker; beyond: 503
+  // Bodies being read or answered, all connections together (declared lengths; a chunked body
+  // counts as its route's limit); beyond: 503. Bounds what clients that have not yet been
+  // authenticated can make the daemon hold.
+  std::size_t max_body_memory = 256 * 1024 * 1024;
   std::chrono::milliseconds header_timeout{10000};  // from the first byte of a request to its last header
   std::chrono::milliseconds body_timeout{60000};
   std::chrono::milliseconds idle_timeout{60000};    // keep-alive: waiting for the next request

@@ -121,6 +121,27 @@ TEST_F(HttpFront, AFullWorkerQueueAnswers503AtOnceAndTheLoopStillAnswers) {
   }
 }
 
+TEST_F(HttpFront, BodiesBeingReadAreBoundedAcrossAllConnections) {
+  // Each connection may send 1 KiB; together they may hold 2 KiB before anyone is authenticated.
+  start(ServerLimits{.max_body_memory = 2048});
+  const std::string header = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n";
+  auto first = send(header + std::string(10, 'a'));  // bodies that never finish
+  auto second = send(header + std::string(10, 'b'));
+  std::this_thread::sleep_for(200ms);
+  auto third = send(header + std::string(1000, 'c'));
+  const auto refused = third.read_response(2s);
+  ASSERT_TRUE(refused) << "a third body was read beside two unfinished ones";
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->header("retry-after"), "1");
+  first.close();  // its reservation ends with its connection
+  std::this_thread::sleep_for(200ms);
+  auto fourth = send(header + std::string(1000, 'd'));
+  const auto echoed = fourth.read_response(2s);
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->status, 200);
+  EXPECT_EQ(echoed->body, std::string(1000, 'd'));
+}
+
 TEST_F(HttpFront, HeadAnswersTheHeadersOfGetWithoutTheBody) {
   start({});
   auto c = send(request_bytes("HEAD", "/text") + request_bytes("GET", "/text"));
