@@ -123,7 +123,9 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
 
   asio::awaitable<void> accept_loop(std::shared_ptr<Shared> self);
   asio::awaitable<void> serve(std::shared_ptr<Shared> self, std::shared_ptr<Connection> connection);
-  asio::awaitable<bool> serve_one(Connection& c, beast::flat_buffer& buffer, bool first);
+  asio::awaitable<bool> wait_for_request(Connection& c, boost::beast::flat_buffer& buffer, bool first);
+  asio::awaitable<bool> serve_one(Connection& c, boost::beast::flat_buffer& buffer);
+  asio::awaitable<void> linger(Connection& c);
   std::optional<Response> screen(const Connection& c, boost::beast::http::request_parser<boost::beast::http::empty_body>& head,
                                  Request& request, std::optional<RouteMatch>& match);
   asio::awaitable<bool> read_body(Connection& c, boost::beast::flat_buffer& buffer,
@@ -249,7 +251,15 @@ asio::awaitable<void> Server::Shared::serve(std::shared_ptr<Shared> self, std::s
   bool keep_going = true;
   for (bool first = true; keep_going && !stopping; first = false) {
     try {
-      keep_going = co_await serve_one(c, buffer, first);
+      // Waiting happens here, in this small frame: an idle connection holds no parser, no
+      // request and (almost) no buffer.
+      bool arrived = buffer.size() > 0;  // pipelined: the next request is here already
+      if (!arrived) arrived = co_await wait_for_request(c, buffer, first);
+      if (arrived) {
+        keep_going = co_await serve_one(c, buffer);
+      } else {
+        keep_going = false;
+      }
     } catch (const std::exception& e) {
       log::error("http connection failed", {{"error", std::string(e.what())}});
       keep_going = false;
@@ -261,35 +271,40 @@ asio::awaitable<void> Server::Shared::serve(std::shared_ptr<Shared> self, std::s
   }
   all.erase(c.all_position);
   --open;
-  if (!c.closed_by_server) {
-    // Lingering close (as nginx does): stop sending, then read and drop what the client is
-    // still sending, for a while, so an early answer (413, 415) reaches a client that writes
-    // its whole body before reading instead of being lost to a reset. Memory stays constant.
-    beast::error_code ec;
-    c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    const auto give_up = std::chrono::steady_clock::now() + kLingeringTime;
-    std::array<char, 16 * 1024> sink;
-    while (!ec && !stopping && std::chrono::steady_clock::now() < give_up) {
-      c.stream.expires_after(kLingeringTimeout);
-      auto [read_ec, n] = co_await c.stream.async_read_some(asio::buffer(sink), use_tuple);
-      ec = read_ec;
-    }
-    c.stream.socket().close(ec);
+  if (!c.closed_by_server) co_await linger(c);
+}
+
+// Lingering close (as nginx does): stop sending, then read and drop what the client is still
+// sending, for a while, so an early answer (413, 415) reaches a client that writes its whole
+// body before reading instead of being lost to a reset. Memory stays constant.
+asio::awaitable<void> Server::Shared::linger(Connection& c) {
+  beast::error_code ec;
+  c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  const auto give_up = std::chrono::steady_clock::now() + kLingeringTime;
+  std::array<char, 4096> sink;
+  while (!ec && !stopping && std::chrono::steady_clock::now() < give_up) {
+    c.stream.expires_after(kLingeringTimeout);
+    auto [read_ec, n] = co_await c.stream.async_read_some(asio::buffer(sink), use_tuple);
+    ec = read_ec;
   }
+  c.stream.socket().close(ec);
+}
+
+// Waits for the first bytes of the next request; false when the connection is to be closed
+// (the client closed it, or it stayed silent past the deadline).
+asio::awaitable<bool> Server::Shared::wait_for_request(Connection& c, beast::flat_buffer& buffer, bool first) {
+  buffer.shrink_to_fit();  // empty: frees it
+  set_state(c, Connection::State::idle);
+  c.stream.expires_after(first ? options.limits.header_timeout : options.limits.idle_timeout);
+  auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(512), use_tuple);
+  if (ec || c.closed_by_server) co_return false;
+  buffer.commit(n);
+  co_return true;
 }
 
 // Reads one request, answers it; false when the connection is to be closed.
-asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffer& buffer, bool first) {
+asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffer& buffer) {
   const auto& limits = options.limits;
-  if (buffer.size() == 0) {
-    // An idle connection keeps a small buffer, whatever its last request needed.
-    if (buffer.capacity() > 8 * 1024) buffer.shrink_to_fit();
-    set_state(c, Connection::State::idle);
-    c.stream.expires_after(first ? limits.header_timeout : limits.idle_timeout);
-    auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(4096), use_tuple);
-    if (ec || c.closed_by_server) co_return false;
-    buffer.commit(n);
-  }
   set_state(c, Connection::State::reading);
   c.stream.expires_after(limits.header_timeout);
   bhttp::request_parser<bhttp::empty_body> head;
