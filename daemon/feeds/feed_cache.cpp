@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <stdexcept>
+#include <vector>
 
 namespace convene::feeds {
 
@@ -65,6 +66,9 @@ void FeedCache::store(const std::string& key, std::shared_ptr<const Feed> feed, 
 }
 
 void FeedCache::invalidate(std::string_view what) {
+  // Dropped feeds are freed after the lock is released: the event loop's cached-feed answers
+  // take this lock and must not wait for large strings to be freed.
+  std::vector<std::shared_ptr<const Feed>> dropped;
   std::lock_guard lock(mutex_);
   ++generation_;
   std::int64_t id = 0;
@@ -72,6 +76,7 @@ void FeedCache::invalidate(std::string_view what) {
   if (community || member) {
     const auto digits = what.substr(2);
     if (std::from_chars(digits.data(), digits.data() + digits.size(), id).ec != std::errc()) {
+      for (auto& [key, entry] : entries_) dropped.push_back(std::move(entry.feed));
       entries_.clear();
       return;
     }
@@ -81,6 +86,7 @@ void FeedCache::invalidate(std::string_view what) {
     // Room feeds show every community's bookings: any meeting change may touch them.
     const bool stale = what == "*" || (what == "r" && f.room_feed) ||
                        (community && (f.communities.count(id) != 0 || f.room_feed)) || (member && f.member_id == id);
+    if (stale) dropped.push_back(std::move(it->second.feed));
     it = stale ? entries_.erase(it) : std::next(it);
   }
 }

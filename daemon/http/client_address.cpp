@@ -73,4 +73,13 @@ std::string client_address(const ip::address& peer, std::string_view x_forwarded
   return hop.to_string();
 }
 
+std::string rate_key(std::string_view client) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address_v6(std::string(client), ec);
+  if (ec || address.is_v4_mapped()) return std::string(client);
+  auto bytes = address.to_bytes();
+  for (std::size_t i = 8; i < bytes.size(); ++i) bytes[i] = 0;
+  return boost::asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
 }  // namespace convene::daemon::http

@@ -35,4 +35,8 @@ inline constexpr std::size_t kMaxForwardedEntries = 64;
 std::string client_address(const boost::asio::ip::address& peer, std::string_view x_forwarded_for,
                            const TrustedProxies& trusted);
 
+// The key a client's rate limits and budgets are kept under: its address, or for IPv6 its /64
+// ("2001:db8:1:2::/64"), since one subscriber line is given a whole /64 to rotate through.
+std::string rate_key(std::string_view client);
+
 }  // namespace convene::daemon::http

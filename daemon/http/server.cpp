@@ -1,6 +1,7 @@
 #include "daemon/http/server.hpp"
 
 #include "base/log.hpp"
+#include "daemon/http/body_budget.hpp"
 #include "daemon/http/problem.hpp"
 #include "jobs/offload.hpp"
 
@@ -13,12 +14,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/dynamic_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/span_body.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <atomic>
@@ -39,6 +41,7 @@ namespace {
 // Lingering close: how long in all, and how long without a byte.
 constexpr auto kLingeringTime = std::chrono::seconds(10);
 constexpr auto kLingeringTimeout = std::chrono::seconds(2);
+constexpr std::size_t kMaxLingering = 1024;
 
 // One open connection; the coroutine serving it owns it, the lists below only point at it.
 struct Connection {
@@ -49,6 +52,8 @@ struct Connection {
   std::list<Connection*>::iterator idle_position;   // valid while state == idle
   std::list<Connection*>::iterator all_position;
   bool closed_by_server = false;
+  // Request bytes may still be on their way (a refused body, a broken header): close slowly.
+  bool unread_input = false;
 
   void close() {
     closed_by_server = true;
@@ -65,6 +70,19 @@ std::string lowercase(std::string_view s) {
 
 }  // namespace
 
+using HeadParser = bhttp::request_parser<bhttp::empty_body>;
+
+// What the header block of a request decided.
+struct Screened {
+  Request request;
+  std::optional<RouteMatch> match;
+  std::optional<Response> refusal;  // answered without reading the body
+  bool has_body = false;
+  unsigned version = 11;
+  bool keep_alive = false;
+  bool head = false;  // HEAD: answers carry no body
+};
+
 // What the connection coroutines share. Each holds it (`self`), so it lives until the last one
 // ends, even when the Server is destroyed first on a loop that keeps running.
 struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
@@ -78,6 +96,7 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
         auth_failures(this->options.rates.auth_failures),
         links(this->options.rates.links),
         feeds(this->options.rates.feeds),
+        bodies(this->options.limits.max_body_memory, this->options.limits.max_body_memory_per_client),
         acceptor(loop) {}
 
   asio::io_context& loop;
@@ -88,12 +107,13 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
   asio::thread_pool* dedicated = nullptr;
   // Loop thread only.
   RateLimiter api, token, auth_failures, links, feeds;
+  BodyBudget bodies;
   tcp::acceptor acceptor;
   std::list<Connection*> all;
   std::list<Connection*> idle;  // longest idle first
   std::size_t queued = 0;       // requests handed to the workers and not yet answered
   std::size_t dedicated_queued = 0;
-  std::size_t body_bytes = 0;  // reserved by requests whose bodies are being read or answered
+  std::size_t lingering = 0;
   bool stopping = false;
   // Any thread (metrics).
   std::atomic<std::size_t> open{0}, idle_count{0};
@@ -122,52 +142,18 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
   }
 
   asio::awaitable<void> accept_loop(std::shared_ptr<Shared> self);
+  void admit(const std::shared_ptr<Shared>& self, tcp::socket socket);
   asio::awaitable<void> serve(std::shared_ptr<Shared> self, std::shared_ptr<Connection> connection);
   asio::awaitable<bool> wait_for_request(Connection& c, boost::beast::flat_buffer& buffer, bool first);
   asio::awaitable<bool> serve_one(Connection& c, boost::beast::flat_buffer& buffer);
   asio::awaitable<void> linger(Connection& c);
-  std::optional<Response> screen(const Connection& c, boost::beast::http::request_parser<boost::beast::http::empty_body>& head,
-                                 Request& request, std::optional<RouteMatch>& match);
-  asio::awaitable<bool> read_body(Connection& c, boost::beast::flat_buffer& buffer,
-                                  boost::beast::http::request_parser<boost::beast::http::empty_body>& head,
-                                  Request& request, std::size_t max_body, unsigned version, std::optional<Response>& refusal);
+  Screened screen(const Connection& c, const HeadParser& head);
+  asio::awaitable<bool> read_body(Connection& c, boost::beast::flat_buffer& buffer, HeadParser& head, Screened& s,
+                                  BodyBudget::Reservation& reservation);
   asio::awaitable<Response> dispatch(const RouteMatch& match, const Request& request);
-  std::optional<std::chrono::milliseconds> rate_limited(LimitClass limit, const Request& request,
-                                                        const std::string& client);
-  asio::awaitable<void> write(Connection& c, const Request* request, unsigned version, Response& response,
-                              bool keep_alive);
+  std::optional<std::chrono::milliseconds> rate_limited(LimitClass limit, const Request& request);
+  asio::awaitable<bool> write(Connection& c, bool head, unsigned version, Response& response, bool keep_alive);
 };
-
-// One request's body counted against max_body_memory until its answer is written.
-class BodyReservation {
- public:
-  BodyReservation() = default;
-  BodyReservation(std::shared_ptr<Server::Shared> shared, std::size_t bytes);
-  BodyReservation(const BodyReservation&) = delete;
-  BodyReservation& operator=(BodyReservation&& other) noexcept {
-    release();
-    shared_ = std::move(other.shared_);
-    bytes_ = std::exchange(other.bytes_, 0);
-    return *this;
-  }
-  ~BodyReservation() { release(); }
-
- private:
-  void release() noexcept;
-  std::shared_ptr<Server::Shared> shared_;
-  std::size_t bytes_ = 0;
-};
-
-BodyReservation::BodyReservation(std::shared_ptr<Server::Shared> shared, std::size_t bytes)
-    : shared_(std::move(shared)), bytes_(bytes) {
-  shared_->body_bytes += bytes_;
-}
-
-void BodyReservation::release() noexcept {
-  if (shared_) shared_->body_bytes -= bytes_;
-  shared_.reset();
-  bytes_ = 0;
-}
 
 namespace {
 
@@ -214,37 +200,51 @@ asio::awaitable<void> Server::Shared::accept_loop(std::shared_ptr<Shared> self) 
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (stopping || ec == asio::error::operation_aborted) co_return;
+    bool failed = static_cast<bool>(ec);
     if (ec) {
       // Out of descriptors (EMFILE/ENFILE) or a transient error: make room and pause rather
       // than spin on a listening socket that stays readable.
       close_oldest_idle();
       log::warn("http accept failed", {{"error", ec.message()}});
+    } else {
+      try {
+        admit(self, std::move(socket));
+      } catch (const std::exception& e) {  // out of memory: this connection goes, accepting goes on
+        log::error("http connection not admitted", {{"error", std::string(e.what())}});
+        failed = true;
+      }
+    }
+    if (failed) {
       pause.expires_after(std::chrono::milliseconds(50));
       co_await pause.async_wait(use_tuple);
-      continue;
     }
-    if (all.size() >= options.limits.max_connections && !close_oldest_idle()) {
-      ++refused_total;
-      beast::error_code ignored;
-      socket.close(ignored);
-      continue;
-    }
-    beast::error_code ignored;
-    // Small answers must not wait for the peer's delayed ACK (Nagle): ~40 ms per response.
-    socket.set_option(tcp::no_delay(true), ignored);
-    auto connection = std::make_shared<Connection>(std::move(socket));
-    connection->peer = connection->stream.socket().remote_endpoint(ignored).address();
-    ++connections_total;
-    // Counted now, not when its coroutine first runs, so a burst of accepts respects the cap.
-    ++open;
-    connection->all_position = all.insert(all.end(), connection.get());
-    connection->idle_position = idle.insert(idle.end(), connection.get());
-    ++idle_count;
-    asio::co_spawn(loop, serve(self, std::move(connection)), asio::detached);
   }
 }
 
-asio::awaitable<void> Server::Shared::serve(std::shared_ptr<Shared> self, std::shared_ptr<Connection> connection) {
+// A new connection: served, or refused at the cap when no idle one can make room.
+void Server::Shared::admit(const std::shared_ptr<Shared>& self, tcp::socket socket) {
+  beast::error_code ignored;
+  if (all.size() >= options.limits.max_connections && !close_oldest_idle()) {
+    ++refused_total;
+    socket.close(ignored);
+    return;
+  }
+  // Small answers must not wait for the peer's delayed ACK (Nagle): ~40 ms per response.
+  socket.set_option(tcp::no_delay(true), ignored);
+  auto connection = std::make_shared<Connection>(std::move(socket));
+  connection->peer = connection->stream.socket().remote_endpoint(ignored).address();
+  ++connections_total;
+  // Counted now, not when its coroutine first runs, so a burst of accepts respects the cap.
+  ++open;
+  connection->all_position = all.insert(all.end(), connection.get());
+  connection->idle_position = idle.insert(idle.end(), connection.get());
+  ++idle_count;
+  asio::co_spawn(loop, serve(self, std::move(connection)), asio::detached);
+}
+
+// `self` is never read: holding it keeps the shared state alive as long as the connection.
+asio::awaitable<void> Server::Shared::serve([[maybe_unused]] std::shared_ptr<Shared> self,
+                                            std::shared_ptr<Connection> connection) {
   Connection& c = *connection;
   // Bounded: the header limit plus room for the start of a body (bodies go to the parser).
   beast::flat_buffer buffer(options.limits.header_bytes + 16 * 1024);
@@ -265,13 +265,16 @@ asio::awaitable<void> Server::Shared::serve(std::shared_ptr<Shared> self, std::s
       keep_going = false;
     }
   }
-  if (c.state == Connection::State::idle) {
-    idle.erase(c.idle_position);
-    --idle_count;
+  if (c.state == Connection::State::idle) set_state(c, Connection::State::reading);
+  // A lingering connection still counts (a descriptor, toward the cap and the drain); only so
+  // many linger at once.
+  if (c.unread_input && !c.closed_by_server && lingering < kMaxLingering) {
+    ++lingering;
+    co_await linger(c);
+    --lingering;
   }
   all.erase(c.all_position);
   --open;
-  if (!c.closed_by_server) co_await linger(c);
 }
 
 // Lingering close (as nginx does): stop sending, then read and drop what the client is still
@@ -293,6 +296,7 @@ asio::awaitable<void> Server::Shared::linger(Connection& c) {
 // Waits for the first bytes of the next request; false when the connection is to be closed
 // (the client closed it, or it stayed silent past the deadline).
 asio::awaitable<bool> Server::Shared::wait_for_request(Connection& c, beast::flat_buffer& buffer, bool first) {
+  if (c.closed_by_server) co_return false;  // made room for another before it ever ran
   buffer.shrink_to_fit();  // empty: frees it
   set_state(c, Connection::State::idle);
   c.stream.expires_after(first ? options.limits.header_timeout : options.limits.idle_timeout);
@@ -307,7 +311,7 @@ asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffe
   const auto& limits = options.limits;
   set_state(c, Connection::State::reading);
   c.stream.expires_after(limits.header_timeout);
-  bhttp::request_parser<bhttp::empty_body> head;
+  HeadParser head;
   head.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
   // Bodies are held to the route's limit once it is known (screen, read_body); Beast's own
   // default (1 MB) would refuse a large Content-Length while reading the header.
@@ -320,78 +324,65 @@ asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffe
                                               "the request line and header fields are limited to " +
                                                   std::to_string(limits.header_bytes) + " bytes")
                            : problem_response(400, "Bad Request", "the request could not be parsed as HTTP/1.1");
-    co_await write(c, nullptr, 11, refusal, false);
+    c.unread_input = true;
+    co_await write(c, false, 11, refusal, false);
     co_return false;
   }
-  const unsigned version = head.get().version();
-  const bool keep_alive = head.get().keep_alive();
-  const bool has_body = head.chunked() || (head.content_length() && *head.content_length() > 0);
-  Request request;
-  const RouteMatch* route_match = nullptr;
-  std::optional<RouteMatch> matched;
-  std::optional<Response> refusal = screen(c, head, request, matched);
-  BodyReservation reservation;
-  if (!refusal && has_body) {
-    const std::size_t declared = head.content_length() ? static_cast<std::size_t>(*head.content_length())
-                                                       : matched->route->options.max_body;
-    if (body_bytes + declared > limits.max_body_memory) {
-      ++busy_total;
-      refusal = problem_response(503, "Service Unavailable", "the server is busy; try again shortly");
-      refusal->set_header("Retry-After", "1");
-    } else {
-      reservation = BodyReservation(shared_from_this(), declared);
-    }
+  Screened s = screen(c, head);
+  BodyBudget::Reservation body = bodies.reserve(rate_key(s.request.remote_addr));
+  if (!s.refusal && s.has_body && !co_await read_body(c, buffer, head, s, body)) {
+    if (!s.refusal) co_return false;  // the client went away
   }
-  if (!refusal) {
-    route_match = &*matched;
-    if (has_body) {
-      bool ok = co_await read_body(c, buffer, head, request, route_match->route->options.max_body, version, refusal);
-      if (!ok && !refusal) co_return false;
-      if (refusal) {
-        // The body was cut off at its limit: answer, then close.
-        co_await write(c, nullptr, version, *refusal, false);
-        co_return false;
-      }
-    }
-  }
-  if (refusal) {
-    // The body (if any) is not read: the connection cannot carry another request.
-    const bool keep = keep_alive && !has_body;
-    log_request(request, refusal->status);
-    co_await write(c, nullptr, version, *refusal, keep);
-    co_return keep;
+  if (s.refusal) {
+    // A body left unread (or cut off) means the connection cannot carry another request.
+    const bool unread = s.has_body && s.request.body.empty();
+    c.unread_input = c.unread_input || unread;
+    const bool keep = s.keep_alive && !unread && !stopping;
+    log_request(s.request, s.refusal->status);
+    const bool written = co_await write(c, s.head, s.version, *s.refusal, keep);
+    co_return written && keep;
   }
   set_state(c, Connection::State::answering);
-  Response response = co_await dispatch(*route_match, request);
-  if (route_match->route->options.limit == LimitClass::api && response.status == 401)
-    auth_failures.take(request.remote_addr, std::chrono::steady_clock::now());
-  log_request(request, response.status);
+  Response response = co_await dispatch(*s.match, s.request);
+  if (s.match->route->options.limit == LimitClass::api && response.status == 401)
+    auth_failures.take(rate_key(s.request.remote_addr), std::chrono::steady_clock::now());
+  log_request(s.request, response.status);
   // Stopping while this was answered: say so, the connection closes after it.
-  const bool keep = keep_alive && !stopping;
-  co_await write(c, &request, version, response, keep);
-  co_return keep;
+  const bool keep = s.keep_alive && !stopping;
+  const bool written = co_await write(c, s.head, s.version, response, keep);
+  co_return written && keep;
 }
 
-// Checks a request's header block and fills in `request`; an answer when it is refused
-// before its body is read (431, 414, 400, 415, 404, 429, 413 by Content-Length).
-std::optional<Response> Server::Shared::screen(const Connection& c, bhttp::request_parser<bhttp::empty_body>& head,
-                                               Request& request, std::optional<RouteMatch>& match) {
+// Checks a request's header block and builds the request; a refusal when it is answered
+// without reading its body (431, 414, 400, 415, 404, 429, 413 by Content-Length).
+Screened Server::Shared::screen(const Connection& c, const HeadParser& head) {
   const auto& limits = options.limits;
   const auto& header = head.get();
-  const bool has_body = head.chunked() || (head.content_length() && *head.content_length() > 0);
-  if (static_cast<std::size_t>(std::distance(header.begin(), header.end())) > limits.header_fields)
-    return problem_response(431, "Request Header Fields Too Large",
-                            "at most " + std::to_string(limits.header_fields) + " header fields");
+  Screened s;
+  s.version = header.version();
+  s.keep_alive = header.keep_alive();
+  s.has_body = head.chunked() || (head.content_length() && *head.content_length() > 0);
+  s.head = header.method() == bhttp::verb::head;
+  Request& request = s.request;
+  if (static_cast<std::size_t>(std::distance(header.begin(), header.end())) > limits.header_fields) {
+    s.refusal = problem_response(431, "Request Header Fields Too Large",
+                                 "at most " + std::to_string(limits.header_fields) + " header fields");
+    return s;
+  }
   const auto target = header.target();
-  if (target.size() > limits.target_bytes)
-    return problem_response(414, "URI Too Long",
-                            "request targets are limited to " + std::to_string(limits.target_bytes) + " bytes");
+  if (target.size() > limits.target_bytes) {
+    s.refusal = problem_response(414, "URI Too Long",
+                                 "request targets are limited to " + std::to_string(limits.target_bytes) + " bytes");
+    return s;
+  }
   request.method = std::string(header.method_string());
   request.target = std::string(target);
   const auto query_at = target.find('?');
   const std::string_view raw_path(target.data(), query_at == std::string_view::npos ? target.size() : query_at);
-  if (raw_path.empty() || raw_path.front() != '/' || !percent_decode(raw_path, request.path, false))
-    return problem_response(400, "Bad Request", "the request target is not a valid path");
+  if (raw_path.empty() || raw_path.front() != '/' || !percent_decode(raw_path, request.path, false)) {
+    s.refusal = problem_response(400, "Bad Request", "the request target is not a valid path");
+    return s;
+  }
   if (query_at != std::string_view::npos)
     request.params = parse_query(std::string_view(target.data() + query_at + 1, target.size() - query_at - 1));
   std::string forwarded_for;
@@ -405,59 +396,76 @@ std::optional<Response> Server::Shared::screen(const Connection& c, bhttp::reque
     }
   }
   request.remote_addr = client_address(c.peer, forwarded_for, options.trusted_proxies);
-  if (has_body) {
+  if (s.has_body) {
     const auto encoding = lowercase(request.get_header_value("Content-Encoding"));
-    if (!encoding.empty() && encoding != "identity")
-      return problem_response(415, "Unsupported Media Type",
-                              "request bodies with a Content-Encoding are not accepted; send them uncompressed");
+    if (!encoding.empty() && encoding != "identity") {
+      s.refusal = problem_response(415, "Unsupported Media Type",
+                                   "request bodies with a Content-Encoding are not accepted; send them uncompressed");
+      return s;
+    }
   }
-  match = router.match(request.method, request.path);
-  if (!match) {
+  s.match = router.match(request.method, request.path);
+  if (!s.match) {
     if (observe) observe("unmatched", 404, {});
-    return problem_response(404, "Not Found", "no such resource");
+    s.refusal = problem_response(404, "Not Found", "no such resource");
+    return s;
   }
-  const Route& route = *match->route;
-  if (const auto wait = rate_limited(route.options.limit, request, request.remote_addr)) {
+  const Route& route = *s.match->route;
+  if (const auto wait = rate_limited(route.options.limit, request)) {
     ++rate_limited_total;
     if (observe) observe(route.pattern, 429, {});
-    return too_many_requests(*wait);
+    s.refusal = too_many_requests(*wait);
+    return s;
   }
-  if (has_body && head.content_length() && *head.content_length() > route.options.max_body)
-    return body_too_large(route.options.max_body);
-  request.matches.reserve(match->params.size() + 1);
+  if (s.has_body && head.content_length() && *head.content_length() > route.options.max_body) {
+    s.refusal = body_too_large(route.options.max_body);
+    return s;
+  }
+  request.matches.reserve(s.match->params.size() + 1);
   request.matches.push_back(request.path);
-  for (const auto& p : match->params) request.matches.push_back(p);
-  return std::nullopt;
+  for (const auto& p : s.match->params) request.matches.push_back(p);
+  return s;
 }
 
-// Reads the body into `request` up to `max_body` bytes, chunked or not. False when the
-// connection failed; `refusal` is set when the body passed its limit.
-asio::awaitable<bool> Server::Shared::read_body(Connection& c, beast::flat_buffer& buffer,
-                                                bhttp::request_parser<bhttp::empty_body>& head, Request& request,
-                                                std::size_t max_body, unsigned version,
-                                                std::optional<Response>& refusal) {
-  bhttp::request_parser<bhttp::string_body> parser(std::move(head));
+// Reads the body into the request, up to the route's limit (chunked or not) and as far as the
+// body budget allows, counting bytes as they arrive. False when it was not read: s.refusal
+// says why (413, 503), or the connection failed.
+asio::awaitable<bool> Server::Shared::read_body(Connection& c, beast::flat_buffer& buffer, HeadParser& head,
+                                                Screened& s, BodyBudget::Reservation& reservation) {
+  const std::size_t max_body = s.match->route->options.max_body;
+  // dynamic_body grows as data comes (string_body would reserve a declared length at once).
+  bhttp::request_parser<bhttp::dynamic_body> parser(std::move(head));
   parser.body_limit(max_body);
-  if (beast::iequals(request.get_header_value("Expect"), "100-continue")) {
-    bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, version};
+  if (s.version >= 11 && beast::iequals(s.request.get_header_value("Expect"), "100-continue")) {
+    bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, s.version};
     c.stream.expires_after(options.limits.write_timeout);
     auto [ec, n] = co_await bhttp::async_write(c.stream, go_on, use_tuple);
     if (ec) co_return false;
   }
   c.stream.expires_after(options.limits.body_timeout);
-  auto [ec, n] = co_await bhttp::async_read(c.stream, buffer, parser, use_tuple);
-  if (ec == bhttp::error::body_limit) {
-    refusal = body_too_large(max_body);
-    co_return false;
+  while (!parser.is_done()) {
+    auto [ec, n] = co_await bhttp::async_read_some(c.stream, buffer, parser, use_tuple);
+    if (ec == bhttp::error::body_limit) {
+      s.refusal = body_too_large(max_body);
+      co_return false;
+    }
+    if (ec) co_return false;
+    if (!reservation.grow_to(parser.get().body().size())) {
+      ++busy_total;
+      s.refusal = problem_response(503, "Service Unavailable", "the server is busy; try again shortly");
+      s.refusal->set_header("Retry-After", "1");
+      co_return false;
+    }
   }
-  if (ec) co_return false;
-  request.body = std::move(parser.get().body());
+  s.request.body = beast::buffers_to_string(parser.get().body().data());
+  // The text copy is what stays: count it until the answer is written.
+  reservation.grow_to(s.request.body.size());
   co_return true;
 }
 
-std::optional<std::chrono::milliseconds> Server::Shared::rate_limited(LimitClass limit, const Request& request,
-                                                                       const std::string& client) {
+std::optional<std::chrono::milliseconds> Server::Shared::rate_limited(LimitClass limit, const Request& request) {
   const auto now = std::chrono::steady_clock::now();
+  const std::string client = rate_key(request.remote_addr);
   switch (limit) {
     case LimitClass::none: return std::nullopt;
     case LimitClass::links: return links.take(client, now);
@@ -517,14 +525,21 @@ asio::awaitable<Response> Server::Shared::dispatch(const RouteMatch& match, cons
   co_return response;
 }
 
-asio::awaitable<void> Server::Shared::write(Connection& c, const Request* request, unsigned version,
-                                            Response& response, bool keep_alive) {
+// Writes an answer; false when it could not be (the connection is then closed).
+asio::awaitable<bool> Server::Shared::write(Connection& c, bool head, unsigned version, Response& response,
+                                            bool keep_alive) {
   add_default_headers(response);
-  const bool head = request && request->method == "HEAD";
   const auto content = response.content();
   const bool bodiless = response.status == 204 || response.status == 304 || (response.status >= 100 && response.status < 200);
   bhttp::response<bhttp::span_body<const char>> out{static_cast<bhttp::status>(response.status), version};
-  for (const auto& [name, value] : response.headers) out.insert(name, value);
+  for (const auto& [name, value] : response.headers) {
+    // A value with a line break would split the response: never sent (handlers set none).
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      log::error("http header value with a line break dropped", {{"header", name}});
+      continue;
+    }
+    out.insert(name, value);
+  }
   if (!bodiless) {
     out.content_length(content.size());
     if (!head) out.body() = {content.data(), content.size()};
@@ -533,16 +548,17 @@ asio::awaitable<void> Server::Shared::write(Connection& c, const Request* reques
   set_state(c, Connection::State::answering);
   c.stream.expires_after(options.limits.write_timeout);
   bhttp::response_serializer<bhttp::span_body<const char>> serializer(out);
-  if (head) serializer.split(true);
   beast::error_code ec;
   if (head) {
+    serializer.split(true);
     auto [header_ec, n] = co_await bhttp::async_write_header(c.stream, serializer, use_tuple);
     ec = header_ec;
   } else {
     auto [write_ec, n] = co_await bhttp::async_write(c.stream, serializer, use_tuple);
     ec = write_ec;
   }
-  if (ec == asio::error::operation_aborted) c.closed_by_server = true;
+  if (ec) c.closed_by_server = c.closed_by_server || ec == asio::error::operation_aborted;
+  co_return !ec;
 }
 
 Server::Server(asio::io_context& loop, ServerOptions options, Router router, RequestObserver observe)

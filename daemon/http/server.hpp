@@ -24,10 +24,11 @@ struct ServerLimits {
   std::size_t max_connections = 20000;   // beyond: the oldest idle connection is closed, else the new one
   std::size_t workers = 16;              // threads for handlers that may block (the database)
   std::size_t max_queued = 256;          // requests waiting for a worker; beyond: 503
-  // Bodies being read or answered, all connections together (declared lengths; a chunked body
-  // counts as its route's limit); beyond: 503. Bounds what clients that have not yet been
-  // authenticated can make the daemon hold.
+  // Bytes of request bodies held (counted as they arrive, until the answer is written), all
+  // connections together and per client address; beyond: 503. Bounds what clients that have
+  // not been authenticated yet can make the daemon hold.
   std::size_t max_body_memory = 256 * 1024 * 1024;
+  std::size_t max_body_memory_per_client = 48 * 1024 * 1024;  // two CSV imports at once
   std::chrono::milliseconds header_timeout{10000};  // from the first byte of a request to its last header
   std::chrono::milliseconds body_timeout{60000};
   std::chrono::milliseconds idle_timeout{60000};    // keep-alive: waiting for the next request
@@ -63,7 +64,8 @@ struct ServerCounters {
 class Server {
  public:
   Server(boost::asio::io_context& loop, ServerOptions options, Router router, RequestObserver observe = {});
-  // Waits for handlers still running on the worker threads.
+  // Waits for handlers still running on the worker threads. Call stop() on the loop first
+  // (or stop the loop): a running server must not lose its worker threads under it.
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

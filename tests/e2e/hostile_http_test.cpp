@@ -800,7 +800,7 @@ TEST_F(HostileHttp, ForgedLinksAreRefusedBeforeAnyDatabaseWork) {
       warm = RawConnection(d.port());
       ASSERT_TRUE(warm.wait_connected(2s));
     }
-    for (const std::string path : {"/preferences/" + forged, "/u/" + forged}) {
+    for (const std::string& path : {"/preferences/" + forged, "/u/" + forged}) {
       const bool post = i % 2 == 1;
       ASSERT_TRUE(warm.send(post ? request_bytes("POST", path, {{"Content-Type", "application/x-www-form-urlencoded"}},
                                                  "List-Unsubscribe=One-Click")

@@ -63,6 +63,7 @@ class HttpFront : public ::testing::Test {
                {.max_body = 1024});
     ServerOptions options;
     options.limits = limits;
+    options.trusted_proxies = TrustedProxies::parse("127.0.0.0/8");  // clients told apart by X-Forwarded-For
     server_ = std::make_unique<Server>(loop_.context(), options, std::move(router));
     server_->start();
     loop_.start();
@@ -121,25 +122,51 @@ TEST_F(HttpFront, AFullWorkerQueueAnswers503AtOnceAndTheLoopStillAnswers) {
   }
 }
 
-TEST_F(HttpFront, BodiesBeingReadAreBoundedAcrossAllConnections) {
-  // Each connection may send 1 KiB; together they may hold 2 KiB before anyone is authenticated.
-  start(ServerLimits{.max_body_memory = 2048});
-  const std::string header = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n";
-  auto first = send(header + std::string(10, 'a'));  // bodies that never finish
-  auto second = send(header + std::string(10, 'b'));
-  std::this_thread::sleep_for(200ms);
-  auto third = send(header + std::string(1000, 'c'));
+TEST_F(HttpFront, BodyBytesHeldAreBoundedAsTheyArriveInAllAndPerClient) {
+  // Each body may be 1 KiB; all together may hold 2 KiB, one client 1.5 KiB.
+  start(ServerLimits{.max_body_memory = 2048, .max_body_memory_per_client = 1536});
+  const std::string header = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n";
+  const auto from = [&](const std::string& client) { return header + "X-Forwarded-For: " + client + "\r\n\r\n"; };
+  // Declared but never sent: holds nothing (counting declared lengths let 13 such requests
+  // lock every body out of a 256 MiB budget).
+  std::vector<RawConnection> declared;
+  for (int i = 0; i < 5; ++i) declared.push_back(send(from("192.0.2.9")));
+  // Two bodies of 900 bytes that never finish, from two clients: 1,800 bytes held.
+  auto first = send(from("192.0.2.1") + std::string(900, 'a'));
+  auto second = send(from("192.0.2.2") + std::string(900, 'b'));
+  std::this_thread::sleep_for(300ms);
+  auto third = send(from("192.0.2.3") + std::string(1000, 'c'));
   const auto refused = third.read_response(2s);
-  ASSERT_TRUE(refused) << "a third body was read beside two unfinished ones";
+  ASSERT_TRUE(refused) << "a third body was held beside two unfinished ones";
   EXPECT_EQ(refused->status, 503);
   EXPECT_EQ(refused->header("retry-after"), "1");
-  first.close();  // its reservation ends with its connection
-  std::this_thread::sleep_for(200ms);
-  auto fourth = send(header + std::string(1000, 'd'));
-  const auto echoed = fourth.read_response(2s);
+  first.close();  // its bytes go with its connection
+  second.close();
+  std::this_thread::sleep_for(300ms);
+  // One client's second body passes its own share (900 + 1000 > 1536) while the total has room.
+  auto held = send(from("192.0.2.4") + std::string(900, 'd'));
+  std::this_thread::sleep_for(300ms);
+  auto same_client = send(from("192.0.2.4") + std::string(1000, 'e'));
+  const auto per_client = same_client.read_response(2s);
+  ASSERT_TRUE(per_client);
+  EXPECT_EQ(per_client->status, 503) << "one client held more than its share";
+  auto other_client = send(from("192.0.2.5") + std::string(1000, 'f'));
+  const auto echoed = other_client.read_response(2s);
   ASSERT_TRUE(echoed);
-  EXPECT_EQ(echoed->status, 200);
-  EXPECT_EQ(echoed->body, std::string(1000, 'd'));
+  EXPECT_EQ(echoed->status, 200) << "another client was refused";
+  EXPECT_EQ(echoed->body, std::string(1000, 'f'));
+}
+
+TEST_F(HttpFront, RefusalsToHeadCarryNoBody) {
+  start({});
+  // A 404 to HEAD, then a GET on the same connection: its answer must follow the header directly.
+  auto c = send(request_bytes("HEAD", "/nothing") + request_bytes("GET", "/text"));
+  for (int i = 0; i < 50 && c.received().find("hello") == std::string::npos; ++i) c.wait_readable(100ms);
+  const std::string& received = c.received();
+  const auto head_end = received.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << received;
+  EXPECT_EQ(received.rfind("HTTP/1.1 404", 0), 0u) << received;
+  EXPECT_EQ(received.compare(head_end + 4, 15, "HTTP/1.1 200 OK"), 0) << "a body followed HEAD's 404: " << received;
 }
 
 TEST_F(HttpFront, HeadAnswersTheHeadersOfGetWithoutTheBody) {

@@ -1,3 +1,5 @@
+#include "daemon/http/body_budget.hpp"
+#include "daemon/http/client_address.hpp"
 #include "daemon/http/rate_limit.hpp"
 
 #include <gtest/gtest.h>
@@ -113,4 +115,36 @@ TEST(RateLimit, RetryAfterRoundsUpToWholeSecondsAtLeastOne) {
   EXPECT_EQ(retry_after_seconds(1001ms), "2");
   EXPECT_EQ(retry_after_seconds(2000ms), "2");
   EXPECT_EQ(retry_after_seconds(59500ms), "60");
+}
+
+TEST(RateKey, IPv6ClientsShareTheirSlash64AndOthersKeepTheirAddress) {
+  using convene::daemon::http::rate_key;
+  EXPECT_EQ(rate_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  EXPECT_EQ(rate_key("2001:db8:1:2::1"), rate_key("2001:db8:1:2:ffff::9")) << "one /64, one key";
+  EXPECT_NE(rate_key("2001:db8:1:2::1"), rate_key("2001:db8:1:3::1"));
+  EXPECT_EQ(rate_key("203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(rate_key("::ffff:203.0.113.7"), "::ffff:203.0.113.7") << "not an IPv6 network";
+}
+
+TEST(BodyBudget, CountsBytesAsTheyGrowAndGivesThemBackInAllAndPerClient) {
+  using convene::daemon::http::BodyBudget;
+  BodyBudget budget(100, 60);
+  {
+    auto a = budget.reserve("a");
+    EXPECT_TRUE(a.grow_to(50));
+    EXPECT_FALSE(a.grow_to(61)) << "past the client's share";
+    EXPECT_EQ(a.bytes(), 50u) << "a refused growth changes nothing";
+    auto b = budget.reserve("b");
+    EXPECT_TRUE(b.grow_to(50));
+    auto c = budget.reserve("c");
+    EXPECT_FALSE(c.grow_to(1)) << "past the total";
+    auto a2 = budget.reserve("a");
+    EXPECT_FALSE(a2.grow_to(11)) << "a's two bodies together";
+    EXPECT_EQ(budget.used(), 100u);
+    EXPECT_EQ(budget.used_by("a"), 50u);
+    auto moved = std::move(b);
+    EXPECT_EQ(budget.used(), 100u) << "a move keeps the bytes held once";
+  }
+  EXPECT_EQ(budget.used(), 0u) << "every reservation gave its bytes back";
+  EXPECT_EQ(budget.used_by("a"), 0u);
 }
