@@ -74,7 +74,8 @@ TEST_F(ReadinessCheck, RecoversOnceTheDatabaseComesBack) {
     pqxx::connection admin(db.url());
     pqxx::nontransaction tx(admin);
     const auto killed = tx.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                "WHERE application_name = 'convened-readyz' AND pid <> pg_backend_pid()");
+                                "WHERE application_name = 'convened-readyz' AND datname = current_database() "
+                                "AND pid <> pg_backend_pid()");
     ASSERT_EQ(killed.size(), 1u) << "the check keeps one connection of its own";
   }
   EXPECT_TRUE(readiness.check().ready) << "a dropped connection is replaced, not reported";
