@@ -354,6 +354,15 @@ const std::vector<Setting>& settings() {
          c.mail_from = v;
        },
        [](const Config& c) { return c.mail_from; }},
+      {"list_unsubscribe_mailto", false,
+       [](Config& c, const std::string& v) {
+         const auto at = v.find('@');
+         if (!v.empty() && (v.size() > 254 || at == std::string::npos || at == 0 || at + 1 == v.size() ||
+                            v.find_first_of(" <>\"\r\n\t,;:?&%") != std::string::npos))
+           throw std::invalid_argument("must be empty or a plain address such as unsubscribe@example.org");
+         c.list_unsubscribe_mailto = v;
+       },
+       [](const Config& c) { return c.list_unsubscribe_mailto.empty() ? std::string("(none)") : c.list_unsubscribe_mailto; }},
       {"webhook_allowlist", false,
        [](Config& c, const std::string& v) {
          notifiers::parse_cidr_list(v);  // throws on a bad entry

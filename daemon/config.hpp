@@ -92,6 +92,9 @@ struct Config {
   std::string smtp_user;
   std::string smtp_password;  // never logged or shown
   std::string mail_from = "convene@localhost";
+  // The List-Unsubscribe mailto: address, read by something that unsubscribes (the subject
+  // names the one-click token); empty: no mailto, only the https one-click link.
+  std::string list_unsubscribe_mailto;
   std::string webhook_allowlist;  // CIDRs, comma-separated
   int webhook_max_host_connections = 32;  // requests at once to one receiver (scheme://host:port)
   int delivery_concurrency = 1000;  // messages in flight on this instance

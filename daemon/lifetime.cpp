@@ -247,6 +247,7 @@ class Daemon {
     options.max_in_flight = static_cast<std::size_t>(config_.delivery_concurrency);
     options.public_url = config_.public_url;
     options.mail_from = config_.mail_from;
+    options.unsubscribe_mailto = config_.list_unsubscribe_mailto;
     options.domain = api::uid_domain(config_);
     delivery_.emplace(io_.get_executor(), database_, clock_, options, templates_, *email_, *webhooks_);
     asio::co_spawn(io_, delivery_->run(), asio::detached);
@@ -322,6 +323,7 @@ class Daemon {
       out.counter("convene_notifications_retried_total", "Failed attempts scheduled for a retry.", static_cast<double>(d.retried));
       out.counter("convene_notifications_dead_total", "Notifications that failed for good.", static_cast<double>(d.dead));
       out.counter("convene_notifications_cancelled_total", "Notifications dropped unsent (endpoint disabled).", static_cast<double>(d.cancelled));
+      out.counter("convene_notifications_suppressed_total", "Emails finished unsent at claim: their address is suppressed (a permanent refusal).", static_cast<double>(d.suppressed));
     }
     return out.str();
   }

@@ -97,6 +97,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
   struct Row {
     std::string id, channel, kind, recipient, payload;
     int attempts = 0;
+    bool suppressed = false;        // finished by the claim: nothing to compose or send
     std::int64_t link_version = 0;  // the member's preferences links (rotatable)
     std::optional<std::int64_t> member_id, community_id, endpoint_id, event_id;
     std::string member_name, time_zone;
@@ -156,18 +157,26 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     const auto claimed = exec_prepared(
         tx, "delivery_claim_" + std::to_string(limit),
         "WITH claimed AS ("
-        "  UPDATE notifications n SET state = 'sending', lease_owner = $2, "
-        "    lease_expires_at = $1::timestamptz + $3::interval, attempts = n.attempts + 1 "
+        // An email to a suppressed address (schema 014) is finished here as 'suppressed', with
+        // the refusal as its last error, and never attempted: one lookup per row. (Its lease
+        // columns are set like the others' but mean nothing on a finished row.)
+        "  UPDATE notifications n SET (state, attempts, last_error) = ("
+        "      SELECT CASE WHEN s.address IS NULL THEN 'sending' ELSE 'suppressed' END, "
+        "        n.attempts + CASE WHEN s.address IS NULL THEN 1 ELSE 0 END, "
+        "        CASE WHEN s.address IS NULL THEN n.last_error ELSE 'suppressed: ' || s.reason END "
+        "      FROM (VALUES (1)) AS one (x) LEFT JOIN suppressions s "
+        "        ON n.channel = 'email' AND s.address = lower(n.recipient)), "
+        "    lease_owner = $2, lease_expires_at = $1::timestamptz + $3::interval "
         "  WHERE n.ctid = ANY (ARRAY(SELECT ctid FROM notifications WHERE queued AND due_at <= $1 "
         "      AND (due_at, id) > ($4::timestamptz, $5::uuid) AND (state = 'pending' OR lease_expires_at <= $1) "
         "      ORDER BY due_at, id LIMIT " + std::to_string(limit) + ")) "
         "    AND n.state IN ('pending', 'sending') AND n.due_at <= $1 AND (n.state = 'pending' OR n.lease_expires_at <= $1) "
         "  RETURNING n.id, n.channel, n.kind, n.recipient, n.payload, n.attempts, n.member_id, n.community_id, "
-        "    n.endpoint_id, n.event_id, n.due_at) "
+        "    n.endpoint_id, n.event_id, n.due_at, n.state) "
         "SELECT n.id, n.channel, n.kind, n.recipient, n.payload::text, n.attempts, n.member_id, n.community_id, "
         "n.endpoint_id, coalesce(m.name, ''), coalesce(m.time_zone, 'UTC'), c.slug, c.name, e.url, e.secret, "
         "e.previous_secret, e.previous_secret_until, e.status, coalesce(m.preferences_link_version, 0), n.event_id, "
-        "n.due_at "
+        "n.due_at, n.state = 'suppressed' "
         "FROM claimed n "
         // Only an email needs its member and community (names, zone, links, List-Id). For a
         // webhook the condition on n.channel skips the lookup (a one-time filter; OFFSET 0 keeps
@@ -200,6 +209,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
       row.endpoint_status = nullable(r[17]);
       row.link_version = r[18].as<std::int64_t>();
       if (!r[19].is_null()) row.event_id = r[19].as<std::int64_t>();
+      row.suppressed = r[21].as<bool>();
       rows.push_back(std::move(row));
     }
     // Rows come in queue order: the last is where this claim ended.
@@ -247,6 +257,10 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     return &*event->message;
   };
   for (const auto& row : rows) {
+    if (row.suppressed) {
+      ++batch.suppressed;
+      continue;
+    }
     Claimed item;
     item.id = row.id;
     item.attempts = row.attempts;
@@ -304,10 +318,9 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
         if (row.community_slug)
           parts.list = notifiers::ListIdentity{*row.community_slug, options_.domain, row.community_name.value_or("")};
         parts.unsubscribe_url = context.unsubscribe_url;
-        // The mailto form names the same signed token, for mail clients that only mail.
-        if (!context.unsubscribe_url.empty())
-          parts.unsubscribe_mailto = "mailto:" + options_.mail_from + "?subject=unsubscribe%20" +
-                                     context.unsubscribe_url.substr(context.unsubscribe_url.rfind('/') + 1);
+        // The mailto form names the same signed token, for mail clients that only mail; only
+        // to a configured address that something reads (mail_from is read by nothing).
+        parts.unsubscribe_mailto = notifiers::unsubscribe_mailto(options_.unsubscribe_mailto, context.unsubscribe_url);
         parts.text = rendered.text;
         parts.html = rendered.html;
         parts.ics = meeting_attachment(row.kind, payload, options_.mail_from, now);
@@ -384,11 +397,12 @@ void DeliveryWorker::claimed(std::size_t limit, Batch batch, std::exception_ptr 
     backlog_ = false;
   } else {
     next_due_ = batch.next_due;
-    backlog_ = batch.items.size() == limit;
+    backlog_ = batch.items.size() + batch.suppressed == limit;
     if (backlog_) look_now_ = true;
     {
       std::lock_guard lock(counters_mutex_);
       counters_.claimed += batch.items.size();
+      counters_.suppressed += batch.suppressed;
     }
     if (in_flight_ == 0) last_renewal_ = std::chrono::steady_clock::now();  // fresh leases
     // Claimed while stopping too: sent within the shutdown deadline rather than left to their leases.
@@ -465,6 +479,8 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
   std::vector<std::string> finished_ids, finished_states, finished_attempts, retry_ids, retry_attempts;
   std::vector<std::optional<std::string>> finished_errors, retry_at, retry_errors;
   std::vector<std::int64_t> gone, failing, working;
+  std::vector<std::string> refused_ids, refused_reasons, refused_at;  // permanent refusals of a recipient
+  std::vector<std::optional<std::string>> refused_codes;
   DeliveryCounters delta;
   for (const auto& o : outcomes) {
     const auto& r = o.result;
@@ -502,6 +518,12 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
       finished_states.push_back(state);
       finished_errors.push_back(error);
       finished_attempts.push_back(std::move(attempt_json));
+    }
+    if (r.recipient_refused && !o.cancel) {
+      refused_ids.push_back(o.id);
+      refused_codes.push_back(r.code ? std::optional(std::to_string(r.code)) : std::nullopt);
+      refused_reasons.push_back(r.detail.empty() ? std::string("refused") : r.detail);
+      refused_at.push_back(store::sql_instant(o.at));
     }
     if (o.endpoint_id && !o.cancel) {
       if (r.endpoint_gone) gone.push_back(*o.endpoint_id);
@@ -552,6 +574,23 @@ void DeliveryWorker::record(std::vector<Outcome> outcomes) {
             "WHERE n.id = v.id",
             store::text_array(retry_ids), store::text_array(retry_at), store::text_array(retry_errors),
             store::text_array(retry_attempts), options_.owner);
+      // A recipient the relay refused for good is suppressed (schema 014): later emails to the
+      // address finish at claim. One row per address, the latest refusal's reason.
+      if (!refused_ids.empty())
+        exec_prepared(
+            tx, "delivery_record_suppressions",
+            "INSERT INTO suppressions (address, code, reason, notification_id, first_refused_at, last_refused_at) "
+            "SELECT DISTINCT ON (lower(n.recipient)) lower(n.recipient), v.code, v.reason, n.id, "
+            "  min(v.at) OVER (PARTITION BY lower(n.recipient)), max(v.at) OVER (PARTITION BY lower(n.recipient)) "
+            "FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::timestamptz[]) AS v(id, code, reason, at) "
+            "JOIN notifications n ON n.id = v.id WHERE n.channel = 'email' AND n.recipient <> '' "
+            "ORDER BY lower(n.recipient), v.at DESC "
+            "ON CONFLICT (address) DO UPDATE SET code = EXCLUDED.code, reason = EXCLUDED.reason, "
+            "  notification_id = EXCLUDED.notification_id, "
+            "  first_refused_at = least(suppressions.first_refused_at, EXCLUDED.first_refused_at), "
+            "  last_refused_at = greatest(suppressions.last_refused_at, EXCLUDED.last_refused_at)",
+            store::text_array(refused_ids), store::text_array(refused_codes), store::text_array(refused_reasons),
+            store::text_array(refused_at));
       std::vector<std::int64_t> disabled;
       if (!gone.empty())
         for (const auto& r : tx.exec_params(

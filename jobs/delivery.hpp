@@ -36,12 +36,14 @@ struct DeliveryOptions {
   std::chrono::hours endpoint_failing_limit{120};   // a webhook endpoint failing this long is disabled
   std::string public_url;                           // base of unsubscribe and preferences links
   std::string mail_from;                            // From: and the SMTP envelope sender
+  std::string unsubscribe_mailto;                   // List-Unsubscribe mailto: address; empty: none
   std::string mail_from_name = "Convene";
   std::string domain;                               // Message-ID and List-Id right-hand side
 };
 
 struct DeliveryCounters {
   std::uint64_t claimed = 0, sent = 0, retried = 0, dead = 0, cancelled = 0;
+  std::uint64_t suppressed = 0;  // finished at claim without an attempt: the address is suppressed
 };
 
 class DeliveryWorker {
@@ -63,6 +65,7 @@ class DeliveryWorker {
   struct Outcome;
   struct Batch {
     std::vector<Claimed> items;
+    std::size_t suppressed = 0;  // rows the claim finished as suppressed (not in items)
     std::optional<calendar::Instant> next_due;  // now when the batch was full
   };
   Batch claim_and_compose(std::size_t limit);  // on a claims_ thread

@@ -171,4 +171,10 @@ std::string compose_email(const EmailParts& p) {
   return message;
 }
 
+std::string unsubscribe_mailto(std::string_view address, std::string_view unsubscribe_url) {
+  if (address.empty() || unsubscribe_url.empty()) return {};
+  return "mailto:" + std::string(address) + "?subject=unsubscribe%20" +
+         std::string(unsubscribe_url.substr(unsubscribe_url.rfind('/') + 1));
+}
+
 }  // namespace convene::notifiers

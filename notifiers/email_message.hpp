@@ -13,6 +13,7 @@
 // job).
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "calendar/clock.hpp"
 
@@ -47,6 +48,11 @@ struct EmailParts {
 // slug outside [a-z0-9-], an unsubscribe URL that is not http(s) printable ASCII without
 // spaces or angle brackets, a mailto that does not start with "mailto:".
 std::string compose_email(const EmailParts& parts);
+
+// The List-Unsubscribe mailto for a one-click URL ("https://host/u/{token}"): a mail to
+// `address` whose subject names the same signed token. Empty when `address` or the URL is
+// empty: a mailto goes only to an address something actually reads.
+std::string unsubscribe_mailto(std::string_view address, std::string_view unsubscribe_url);
 
 // RFC 5322 date-time in UTC: "Mon, 12 Jul 2027 14:00:00 +0000".
 std::string rfc5322_date(calendar::Instant t);

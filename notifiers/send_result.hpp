@@ -20,6 +20,10 @@ struct SendResult {
   std::string detail;  // the server's reply text or the transport's error, at most ~500 bytes
   std::optional<std::chrono::seconds> retry_after;  // HTTP Retry-After, when given
   bool endpoint_gone = false;                        // HTTP 410: disable the webhook endpoint
+  // SMTP 5xx to RCPT TO or to the message (DATA, the final dot): the recipient's address is
+  // refused, and later emails to it are suppressed. Never set for a refusal of the relay
+  // session or of MAIL FROM, which is about the sender and the relay, not the recipient.
+  bool recipient_refused = false;
 
   bool ok() const { return kind == Kind::sent; }
 };

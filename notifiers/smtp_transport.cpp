@@ -26,8 +26,9 @@ namespace {
 namespace asio = boost::asio;
 
 // Which part of the SMTP dialogue the last command belonged to, to tell a refusal of this
-// message (envelope, data) from a refusal of the session (greeting, EHLO, STARTTLS, AUTH).
-enum class Stage { session, envelope, data };
+// message (sender, recipient, data) from a refusal of the session (greeting, EHLO, STARTTLS,
+// AUTH), and a refusal of the recipient (RCPT, DATA) from one of our sender (MAIL).
+enum class Stage { session, sender, recipient, data };
 
 // One message on its way: owned by the completion callback, so everything libcurl points at
 // (the message, the recipient list, the error buffer) lives until the transfer is over.
@@ -84,8 +85,10 @@ void note_command(Job& job, std::string_view line) {
   job.quitting = is("QUIT");  // (libcurl may close another cached connection through this handle)
   if (is("EHLO") || is("HELO") || is("STARTTLS") || is("AUTH"))
     job.stage = Stage::session;
-  else if (is("MAIL") || is("RCPT"))
-    job.stage = Stage::envelope;
+  else if (is("MAIL"))
+    job.stage = Stage::sender;
+  else if (is("RCPT"))
+    job.stage = Stage::recipient;
   else if (is("DATA"))
     job.stage = Stage::data;
 }
@@ -120,6 +123,8 @@ SendResult smtp_result(CURLcode code, CURL* easy, const Job& job) {
       result.kind = SendResult::Kind::transient;
       result.detail = clip_detail("session refused: " + result.detail);
     }
+    result.recipient_refused = result.kind == SendResult::Kind::permanent &&
+                               (job.stage == Stage::recipient || job.stage == Stage::data);
     return result;
   }
   return transport_failure(describe_curl_error(code, job.error));

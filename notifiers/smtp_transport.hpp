@@ -33,7 +33,9 @@ struct SmtpSettings {
 // authentication codes transient); any refusal of the session itself (greeting, EHLO, STARTTLS,
 // AUTH) is transient whatever its code, so a relay or settings problem delays mail instead of
 // killing it; connection errors and timeouts are transient. An envelope address with CR, LF,
-// NUL, '<' or '>' is permanent without a connection.
+// NUL, '<' or '>' is permanent without a connection. A permanent refusal of RCPT TO or of the
+// message (DATA, the final dot) sets recipient_refused; one of MAIL FROM or of the session never
+// does.
 // Throws std::invalid_argument for a URL that is not smtp:// or smtps://. Destroying the
 // transport closes its connections politely (QUIT), waiting at most about `timeout` each.
 std::unique_ptr<EmailTransport> make_smtp_transport(boost::asio::any_io_executor loop, SmtpSettings settings);

@@ -1,5 +1,7 @@
-// Operators' routes: the job engine's jobs, and the simulated clock of --test-clock.
+// Operators' routes: the job engine's jobs, notifications, suppressed addresses, and the
+// simulated clock of --test-clock.
 #include "daemon/api/common.hpp"
+#include "daemon/api/input.hpp"
 #include "daemon/api/routes.hpp"
 #include "jobs/queue.hpp"
 #include "store/sql_time.hpp"
@@ -121,8 +123,9 @@ Reply list_notifications(Call& call) {
   if (!page) return error;
   std::vector<FieldError> errors;
   const auto state = call.query("state");
-  if (state && *state != "pending" && *state != "sending" && *state != "sent" && *state != "dead" && *state != "cancelled")
-    errors.push_back({"state", "must be one of pending, sending, sent, dead, cancelled"});
+  if (state && *state != "pending" && *state != "sending" && *state != "sent" && *state != "dead" && *state != "cancelled" &&
+      *state != "suppressed")
+    errors.push_back({"state", "must be one of pending, sending, sent, dead, cancelled, suppressed"});
   const auto channel = call.query("channel");
   if (channel && *channel != "email" && *channel != "webhook") errors.push_back({"channel", "must be email or webhook"});
   if (!errors.empty()) return field_problem(422, "bad filter", errors);
@@ -142,6 +145,45 @@ Reply list_notifications(Call& call) {
   return ok(page_json(*page, total, std::move(items)));
 }
 
+constexpr const char* kSuppressionColumns =
+    "address, code, reason, notification_id, first_refused_at, last_refused_at";
+
+boost::json::object suppression_json(const pqxx::row& r) {
+  return boost::json::object{{"address", r[0].as<std::string>()},
+                             {"code", r[1].is_null() ? boost::json::value(nullptr) : boost::json::value(r[1].as<std::int64_t>())},
+                             {"reason", r[2].as<std::string>()},
+                             {"notification_id", r[3].as<std::string>()},
+                             {"first_refused_at", rfc3339(r[4].as<std::string>())},
+                             {"last_refused_at", rfc3339(r[5].as<std::string>())}};
+}
+
+// Addresses a relay refused for good (schema 014), the latest refusal first.
+Reply list_suppressions(Call& call) {
+  if (!call.admin()) return forbidden("only admins see suppressions");
+  Reply error;
+  const auto page = parse_page(call, error);
+  if (!page) return error;
+  const auto total = call.tx.exec("SELECT count(*) FROM suppressions")[0][0].as<std::int64_t>();
+  boost::json::array items;
+  for (const auto& r : call.tx.exec_params(std::string("SELECT ") + kSuppressionColumns +
+                                               " FROM suppressions ORDER BY last_refused_at DESC, address LIMIT $1 OFFSET $2",
+                                           page->per_page, page->offset()))
+    items.push_back(suppression_json(r));
+  return ok(page_json(*page, total, std::move(items)));
+}
+
+// The address is the path segment (percent-decoded by the front), compared lower-cased.
+Reply delete_suppression(Call& call) {
+  if (!call.admin()) return forbidden("only admins remove suppressions");
+  const auto& address = call.param("address");
+  // Nothing that could not be an address reaches PostgreSQL (a stray byte would be a 500).
+  if (address.empty() || utf8_error_at(address) != std::string::npos || text_problem(address, Text::single_line, 320))
+    return not_found("suppression");
+  if (call.tx.exec_params("DELETE FROM suppressions WHERE address = lower($1)", address).affected_rows() == 0)
+    return not_found("suppression");
+  return no_content();
+}
+
 Reply retry_notification(Call& call) {
   if (!call.admin()) return forbidden("only admins retry notifications");
   const auto& id = call.param("id");
@@ -149,7 +191,9 @@ Reply retry_notification(Call& call) {
   const auto rows = call.tx.exec_params("SELECT state FROM notifications WHERE id = $1::uuid FOR UPDATE", id);
   if (rows.empty()) return not_found("notification");
   const auto state = rows[0][0].as<std::string>();
-  if (state != "dead") return conflict("notification " + id + " is " + state + "; only dead notifications can be retried");
+  // A suppressed one is claimed again, and suppressed again unless its address no longer is.
+  if (state != "dead" && state != "suppressed")
+    return conflict("notification " + id + " is " + state + "; only dead or suppressed notifications can be retried");
   call.tx.exec_params(
       "UPDATE notifications SET state = 'pending', attempts = 0, due_at = $2, lease_owner = NULL, lease_expires_at = NULL "
       "WHERE id = $1::uuid",
@@ -193,6 +237,8 @@ void register_admin(Api& api) {
   api.add("POST", "/v1/admin/jobs/{id}/retry", retry_job);
   api.add("GET", "/v1/admin/notifications", list_notifications);
   api.add("POST", "/v1/admin/notifications/{id}/retry", retry_notification);
+  api.add("GET", "/v1/admin/suppressions", list_suppressions);
+  api.add("DELETE", "/v1/admin/suppressions/{address}", delete_suppression);
   if (api.services().test_clock != nullptr) api.add("POST", "/v1/admin/clock", set_clock, {.body = Body::json});
 }
 

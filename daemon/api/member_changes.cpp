@@ -35,6 +35,13 @@ std::string interval_array_sql(const std::vector<std::chrono::seconds>& offsets)
 
 void update_member_settings(pqxx::transaction_base& tx, std::int64_t member_id, const MemberSettings& s,
                             const std::string& now_sql) {
+  // A new address starts afresh: the suppression of the old one (and any of the new one, which
+  // the member now vouches for) goes (schema 014).
+  if (s.email)
+    tx.exec_params(
+        "DELETE FROM suppressions s USING members m WHERE m.id = $1 AND lower(m.email) <> lower($2) "
+        "AND s.address IN (lower(m.email), lower($2))",
+        member_id, *s.email);
   tx.exec_params(
       "UPDATE members SET email = coalesce($2, email), name = coalesce($3, name), "
       "time_zone = coalesce($4, time_zone), digest_hour = coalesce($5, digest_hour), "

@@ -32,6 +32,7 @@ struct MemberSettings {
   std::optional<std::int64_t> digest_hour;          // 0..23
   std::optional<int> weekly_day;                    // 1..7
 };
+// A changed email address removes the suppressions of the old and the new address.
 void update_member_settings(pqxx::transaction_base& tx, std::int64_t member_id, const MemberSettings& settings,
                             const std::string& now_sql);
 

@@ -96,3 +96,79 @@ TEST_F(Admin, ListsNotificationsWithEveryAttempt) {
   EXPECT_EQ(log[1].as_object().at("at").as_string(), "2026-11-28T10:00:30.5Z");
   EXPECT_EQ(log[1].as_object().at("text").as_string(), "no such user");
 }
+
+namespace {
+
+void suppress(const std::string& url, const std::string& address, const std::string& refused_at) {
+  pqxx::connection c(url);
+  pqxx::work tx(c);
+  tx.exec_params(
+      "INSERT INTO suppressions (address, code, reason, notification_id, first_refused_at, last_refused_at) "
+      "VALUES ($1, 550, 'SMTP 550: 5.1.1 no such user', notification_id($1), $2, $2)",
+      address, refused_at);
+  tx.commit();
+}
+
+}  // namespace
+
+// Suppressed addresses (schema 014): listed newest first, paged, and removed by an admin.
+TEST_F(Admin, ListsSuppressionsAndAnAdminRemovesOne) {
+  suppress(db.url(), "ada@example.org", "2026-11-28T10:00:00Z");
+  suppress(db.url(), "bob@example.org", "2026-11-28T11:00:00Z");
+  const auto r = get("/v1/admin/suppressions?per_page=1", admin_token);
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const auto body = json::parse(r.body).as_object();
+  EXPECT_EQ(body.at("total").as_int64(), 2);
+  const auto& items = body.at("items").as_array();
+  ASSERT_EQ(items.size(), 1u);
+  const auto& item = items.at(0).as_object();
+  EXPECT_EQ(item.at("address").as_string(), "bob@example.org");
+  EXPECT_EQ(item.at("code").as_int64(), 550);
+  EXPECT_EQ(item.at("reason").as_string(), "SMTP 550: 5.1.1 no such user");
+  EXPECT_EQ(item.at("first_refused_at").as_string(), "2026-11-28T11:00:00Z");
+  EXPECT_EQ(item.at("last_refused_at").as_string(), "2026-11-28T11:00:00Z");
+  EXPECT_EQ(item.at("notification_id").as_string().size(), 36u);
+
+  const auto member = make_member("someone@example.org");
+  EXPECT_EQ(get("/v1/admin/suppressions", token_for(member)).status, 403);
+  EXPECT_EQ(request("DELETE", "/v1/admin/suppressions/ada%40example.org", token_for(member)).status, 403);
+  EXPECT_EQ(count("SELECT count(*) FROM suppressions"), 2);
+
+  // Percent-encoded or not, in any case.
+  const auto removed = request("DELETE", "/v1/admin/suppressions/ADA%40Example.org", admin_token);
+  EXPECT_EQ(removed.status, 204) << removed.describe();
+  EXPECT_EQ(count("SELECT count(*) FROM suppressions WHERE address = 'ada@example.org'"), 0);
+  EXPECT_EQ(request("DELETE", "/v1/admin/suppressions/ada@example.org", admin_token).status, 404);
+  EXPECT_EQ(request("DELETE", "/v1/admin/suppressions/bob@example.org", admin_token).status, 204);
+  EXPECT_EQ(json::parse(get("/v1/admin/suppressions", admin_token).body).as_object().at("total").as_int64(), 0);
+}
+
+// A member who changes their email address is no longer suppressed; another member's
+// suppression, and a change that keeps the address, leave theirs alone.
+TEST_F(Admin, ChangingTheEmailAddressRemovesItsSuppression) {
+  const auto ada = make_member("Ada@example.org");
+  suppress(db.url(), "ada@example.org", "2026-11-28T10:00:00Z");
+  suppress(db.url(), "bob@example.org", "2026-11-28T10:00:00Z");
+  const auto same = request("PATCH", "/v1/members/" + std::to_string(ada), admin_token, R"({"email": "ada@EXAMPLE.org"})");
+  ASSERT_EQ(same.status, 200) << same.describe();
+  EXPECT_EQ(count("SELECT count(*) FROM suppressions WHERE address = 'ada@example.org'"), 1);
+  const auto changed = request("PATCH", "/v1/members/" + std::to_string(ada), admin_token, R"({"email": "ada@new.example.org"})");
+  ASSERT_EQ(changed.status, 200) << changed.describe();
+  EXPECT_EQ(count("SELECT count(*) FROM suppressions WHERE address = 'ada@example.org'"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM suppressions WHERE address = 'bob@example.org'"), 1);
+}
+
+TEST_F(Admin, SuppressedNotificationsAreListedByTheirState) {
+  pqxx::connection c(db.url());
+  pqxx::work tx(c);
+  tx.exec("INSERT INTO notifications (id, dedupe_key, channel, kind, recipient, state, last_error, due_at, created_at) "
+          "VALUES (notification_id('s'), 's', 'email', 'topic.posted', 'ada@example.org', 'suppressed', "
+          "'suppressed: SMTP 550: 5.1.1 no such user', now(), now())");
+  tx.commit();
+  const auto r = get("/v1/admin/notifications?state=suppressed", admin_token);
+  ASSERT_EQ(r.status, 200) << r.describe();
+  const auto body = json::parse(r.body).as_object();
+  EXPECT_EQ(body.at("total").as_int64(), 1);
+  EXPECT_EQ(body.at("items").as_array().at(0).as_object().at("last_error").as_string(),
+            "suppressed: SMTP 550: 5.1.1 no such user");
+}

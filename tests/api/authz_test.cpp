@@ -129,6 +129,18 @@ class AuthzBase : public ApiTest {
     return id;
   }
 
+  // A suppressed address, for the route that removes it.
+  std::string suppressed_address() {
+    const std::string address = next("bounced-") + "@example.org";
+    pqxx::connection c(db.url());
+    pqxx::work tx(c);
+    tx.exec_params("INSERT INTO suppressions (address, code, reason, notification_id, first_refused_at, last_refused_at) "
+                   "VALUES ($1, 550, 'SMTP 550: no such user', notification_id($1), now(), now())",
+                   address);
+    tx.commit();
+    return address;
+  }
+
   // A job that failed for good, for the retry route.
   std::int64_t dead_job() {
     pqxx::connection c(db.url());
@@ -441,6 +453,10 @@ std::vector<Row> matrix() {
       [](AuthzBase&, P) { return Req{"GET", "/v1/admin/notifications?state=dead", ""}; });
   add("POST", "/v1/admin/notifications/{id}/retry", 200, {admin}, [](AuthzBase& t, P) {
     return Req{"POST", "/v1/admin/notifications/" + t.dead_notification() + "/retry", ""};
+  });
+  add("GET", "/v1/admin/suppressions", 200, {admin}, [](AuthzBase&, P) { return Req{"GET", "/v1/admin/suppressions", ""}; });
+  add("DELETE", "/v1/admin/suppressions/{address}", 204, {admin}, [](AuthzBase& t, P) {
+    return Req{"DELETE", "/v1/admin/suppressions/" + t.suppressed_address(), ""};
   });
   add("GET", "/v1/admin/jobs", 200, {admin}, [](AuthzBase&, P) { return Req{"GET", "/v1/admin/jobs?state=dead", ""}; });
   add("POST", "/v1/admin/jobs/{id}/retry", 200, {admin}, [](AuthzBase& t, P) {

@@ -223,6 +223,7 @@ TEST_F(Delivery, AnEmailArrivesWithItsIdAndParsesStrictly) {
   EXPECT_EQ(message.recipients, std::vector<std::string>{"ada@example.org"});
   EXPECT_NE(message.data.find("Message-ID: <" + id + "@convene.example.org>"), std::string::npos);
   EXPECT_NE(message.data.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), std::string::npos);
+  EXPECT_EQ(message.data.find("mailto:"), std::string::npos) << "no list_unsubscribe_mailto configured";
   EXPECT_EQ(strict_parse_status(message.data + "\r\n"), 0) << message.data;
   EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'sent'"), 1);
 }
@@ -273,6 +274,81 @@ TEST_F(Delivery, A451IsRetriedAndTheMessageArrivesOnce) {
   EXPECT_EQ(smtp.messages().size(), 1u);
   EXPECT_EQ(scalar("SELECT attempts FROM notifications"), 2);
   EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'transient' AND response_code = 451"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM suppressions"), 0) << "a transient refusal never suppresses";
+}
+
+// Bounces (schema 014): a 5xx to RCPT TO suppresses the address; the next email to it is
+// finished at claim, never attempted.
+TEST_F(Delivery, A550OnRcptSuppressesTheAddressAndTheNextEmailIsNotAttempted) {
+  FakeSmtpServer smtp;
+  smtp.refuse_recipient("ada@example.org", 550, "5.1.1 no such user");
+  const auto first = email_notification();
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(eventually([&] { return state(first) == "dead"; }));
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM suppressions") == 1; }));
+  EXPECT_EQ(text("SELECT address || ' ' || code || ' ' || reason || ' ' || notification_id || ' ' || "
+                 "(first_refused_at = last_refused_at) FROM suppressions"),
+            "ada@example.org 550 SMTP 550: 5.1.1 no such user " + first + " true");
+  const auto second = email_notification("Another topic");
+  ASSERT_TRUE(eventually([&] { return state(second) == "suppressed"; }));
+  std::this_thread::sleep_for(300ms);  // a few polls: nothing more happens
+  EXPECT_EQ(state(second), "suppressed");
+  EXPECT_EQ(smtp.rcpt_count("ada@example.org"), 1u) << "the suppressed email was never attempted";
+  EXPECT_EQ(scalar("SELECT attempts FROM notifications WHERE id = '" + second + "'"), 0);
+  EXPECT_EQ(text("SELECT last_error FROM notifications WHERE id = '" + second + "'"),
+            "suppressed: SMTP 550: 5.1.1 no such user");
+  EXPECT_EQ(smtp.messages().size(), 0u);
+}
+
+// A refusal of the message at its final dot is the recipient's too; the address is compared
+// lower-cased.
+TEST_F(Delivery, A5xxAfterTheDataSuppressesTheAddress) {
+  FakeSmtpServer smtp;
+  smtp.refuse_recipient("ada@example.org", 554, "5.2.1 mailbox disabled", "END");
+  const auto first = email_notification();
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(eventually([&] { return state(first) == "dead"; }));
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM suppressions WHERE code = 554") == 1; }));
+  const auto second = sql("INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, "
+                          "payload, due_at, created_at) SELECT notification_id('upper'), 'upper', member_id, community_id, "
+                          "channel, kind, 'Ada@Example.ORG', payload, now(), now() FROM notifications WHERE id = $1 "
+                          "RETURNING id",
+                          first)[0][0]
+                          .as<std::string>();
+  ASSERT_TRUE(eventually([&] { return state(second) == "suppressed"; }));
+  EXPECT_EQ(smtp.rcpt_count("ada@example.org") + smtp.rcpt_count("Ada@Example.ORG"), 1u);
+}
+
+// A 451 to RCPT is transient: retried, delivered, never suppressed.
+TEST_F(Delivery, A451ToRcptIsRetriedAndDoesNotSuppress) {
+  FakeSmtpServer smtp;
+  smtp.fail_next("RCPT", 451, "4.2.0 mailbox busy", 2);
+  const auto id = email_notification();
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(eventually([&] { return state(id) == "sent"; }));
+  EXPECT_EQ(scalar("SELECT count(*) FROM suppressions"), 0);
+  const auto next = email_notification("Next");
+  ASSERT_TRUE(eventually([&] { return state(next) == "sent"; }));
+  EXPECT_EQ(smtp.messages().size(), 2u);
+}
+
+// A 5xx about the relay or our sender is not the recipient's: a refused greeting (the session,
+// transient), a 553 to MAIL FROM (permanent for that message) and a 535 (the relay's login:
+// transient) suppress nobody, and the next email to the address is delivered.
+TEST_F(Delivery, ARefusalOfTheRelaySessionOrOfTheSenderDoesNotSuppress) {
+  FakeSmtpServer smtp;
+  smtp.fail_next("CONNECT", 554, "5.3.2 not accepting mail now");
+  smtp.fail_next("MAIL", 553, "5.7.1 sender address not allowed");
+  const auto first = email_notification();
+  Worker worker(db.url(), smtp.url());
+  ASSERT_TRUE(eventually([&] { return state(first) == "dead"; }));
+  EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'permanent' AND response_code = 553"), 1);
+  smtp.fail_next("RCPT", 535, "5.7.8 authentication credentials invalid");
+  const auto second = email_notification("Second");
+  ASSERT_TRUE(eventually([&] { return state(second) == "sent"; }));
+  EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'transient' AND response_code = 535"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM suppressions"), 0);
+  EXPECT_EQ(smtp.messages().size(), 1u);
 }
 
 TEST_F(Delivery, A550IsPermanentAndNotRetried) {

@@ -335,3 +335,30 @@ TEST_F(Migrations, TimesInAGapStoredBefore013MoveToTheirRfcInstant) {
   EXPECT_EQ(span("room_bookings", "meeting_id = 204", "lower(during)", "upper(during)"),
             "2027-03-14T07:40Z/2027-03-14T07:50Z");
 }
+
+// 014: `suppressed` is a notification state (finished: not queued), and suppressions are keyed
+// by the lower-cased address.
+TEST_F(Migrations, SuppressedIsAFinishedNotificationStateFrom014) {
+  pqxx::connection c(db.url());
+  migrate_across(c, 14,
+                 {"INSERT INTO notifications (id, dedupe_key, channel, kind, recipient, due_at, created_at) VALUES "
+                  "(notification_id('k'), 'k', 'email', 'topic.posted', 'ada@example.org', now(), now())"});
+  {
+    pqxx::work tx(c);
+    tx.exec("UPDATE notifications SET state = 'suppressed'");
+    EXPECT_FALSE(tx.exec("SELECT queued FROM notifications")[0][0].as<bool>());
+    tx.exec("INSERT INTO suppressions (address, code, reason, notification_id, first_refused_at, last_refused_at) "
+            "VALUES ('ada@example.org', 550, 'SMTP 550', notification_id('k'), now(), now())");
+    tx.commit();
+  }
+  {
+    pqxx::work tx(c);
+    EXPECT_THROW(tx.exec("UPDATE notifications SET state = 'bounced'"), pqxx::check_violation);
+  }
+  {
+    pqxx::work tx(c);
+    EXPECT_THROW(tx.exec("INSERT INTO suppressions (address, reason, notification_id, first_refused_at, last_refused_at) "
+                         "VALUES ('Bob@example.org', 'x', notification_id('k'), now(), now())"),
+                 pqxx::check_violation);
+  }
+}

@@ -220,6 +220,39 @@ TEST_F(SmtpTransportTest, A550IsPermanent) {
   EXPECT_TRUE(server.messages().empty());
 }
 
+// Whether a refusal is the recipient's (and suppresses the address) comes from the command
+// it answered, not from its text.
+TEST_F(SmtpTransportTest, OnlyA5xxToRcptOrToTheMessageRefusesTheRecipient) {
+  auto transport = notifiers::make_smtp_transport(loop.get_executor(), settings());
+  server.fail_next("RCPT", 550, "5.1.1 No such user here");
+  auto r = send_one(*transport, email(1));
+  EXPECT_TRUE(r.recipient_refused) << describe(r);
+  server.fail_next("DATA", 554, "5.5.1 No valid recipients");
+  r = send_one(*transport, email(2));
+  EXPECT_TRUE(r.recipient_refused) << describe(r);
+  server.fail_next("END", 550, "5.2.1 Mailbox disabled");
+  r = send_one(*transport, email(3));
+  EXPECT_TRUE(r.recipient_refused) << describe(r);
+
+  server.fail_next("MAIL", 553, "5.7.1 Sender address rejected");
+  r = send_one(*transport, email(4));
+  EXPECT_EQ(r.kind, SendResult::Kind::permanent) << describe(r);
+  EXPECT_FALSE(r.recipient_refused) << describe(r);
+  server.fail_next("RCPT", 535, "5.7.8 Authentication credentials invalid");
+  r = send_one(*transport, email(5));
+  EXPECT_EQ(r.kind, SendResult::Kind::transient) << describe(r);
+  EXPECT_FALSE(r.recipient_refused) << describe(r);
+  server.fail_next("RCPT", 450, "4.2.1 Mailbox busy");
+  r = send_one(*transport, email(6));
+  EXPECT_FALSE(r.recipient_refused) << describe(r);
+  server.fail_next("CONNECT", 554, "5.3.2 Not accepting mail now");
+  r = send_one(*transport, email(7));
+  EXPECT_FALSE(r.recipient_refused) << describe(r);
+  r = send_one(*transport, email(8));
+  EXPECT_TRUE(r.ok()) << describe(r);
+  EXPECT_FALSE(r.recipient_refused);
+}
+
 TEST_F(SmtpTransportTest, RefusalsOfTheSessionAreTransientEvenWith5xx) {
   auto transport = notifiers::make_smtp_transport(loop.get_executor(), settings());
   server.fail_next("CONNECT", 554, "5.3.2 Not accepting mail now");

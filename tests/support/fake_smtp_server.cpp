@@ -23,6 +23,7 @@
 #include <atomic>
 #include <ctime>
 #include <future>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <tuple>
@@ -266,6 +267,17 @@ void FakeSmtpServer::start_accepting() {
 void FakeSmtpServer::fail_next(const std::string& point, int code, std::string text, int times) {
   std::lock_guard lock(mutex_);
   for (int i = 0; i < times; ++i) faults_[point].push_back({Fault::Action::reply, code, text});
+}
+
+void FakeSmtpServer::refuse_recipient(const std::string& address, int code, std::string text, const std::string& point) {
+  std::lock_guard lock(mutex_);
+  refusals_[address] = Refusal{point, code, std::move(text)};
+}
+
+std::size_t FakeSmtpServer::rcpt_count(const std::string& address) const {
+  std::lock_guard lock(mutex_);
+  const auto it = rcpts_.find(address);
+  return it == rcpts_.end() ? 0 : it->second;
 }
 
 void FakeSmtpServer::drop_next(const std::string& point, int times) {
@@ -579,10 +591,20 @@ asio::awaitable<void> FakeSmtpServer::session(std::shared_ptr<Session> s) {
         open = co_await apply_fault(*s, fault);
         continue;
       }
+      const std::string address = angle_address(arguments.substr(arguments.find(':') + 1));
+      std::optional<Refusal> refusal;
+      {
+        std::lock_guard lock(mutex_);
+        ++rcpts_[address];
+        if (const auto it = refusals_.find(address); it != refusals_.end() && it->second.point == "RCPT")
+          refusal = it->second;
+      }
       if (!s->in_transaction) {
         reply = "503 5.5.1 MAIL first\r\n";
+      } else if (refusal) {
+        reply = std::to_string(refusal->code) + " " + refusal->text + "\r\n";
       } else {
-        s->message.recipients.push_back(angle_address(arguments.substr(arguments.find(':') + 1)));
+        s->message.recipients.push_back(address);
         reply = "250 2.1.5 Recipient OK\r\n";
       }
     } else if (verb == "DATA") {
@@ -611,6 +633,18 @@ asio::awaitable<void> FakeSmtpServer::session(std::shared_ptr<Session> s) {
         s->in_transaction = false;
         if (take_fault("END", fault)) {
           open = co_await apply_fault(*s, fault);
+          continue;
+        }
+        std::optional<Refusal> refusal;
+        {
+          std::lock_guard lock(mutex_);
+          for (const auto& recipient : s->message.recipients)
+            if (const auto it = refusals_.find(recipient); it != refusals_.end() && it->second.point == "END")
+              refusal = it->second;
+        }
+        if (refusal) {
+          const std::string refused = std::to_string(refusal->code) + " " + refusal->text + "\r\n";
+          open = co_await write_text(*s, refused);
           continue;
         }
         if (options_.final_reply_delay.count() > 0) {

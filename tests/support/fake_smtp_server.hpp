@@ -74,6 +74,11 @@ class FakeSmtpServer {
   void fail_next(const std::string& point, int code, std::string text = "", int times = 1);
   void drop_next(const std::string& point, int times = 1);  // close the connection instead of replying
   void hang_next(const std::string& point, int times = 1);  // never reply (until the server stops)
+  // From now on, every RCPT TO for `address` (point "RCPT"), or every message to it at its final
+  // dot (point "END"), is answered `code` with `text` (as one line: "550 <text>").
+  void refuse_recipient(const std::string& address, int code, std::string text, const std::string& point = "RCPT");
+  // RCPT TO commands received for `address`, refused ones included.
+  std::size_t rcpt_count(const std::string& address) const;
 
   FakeSmtpServer();  // plain SMTP, no AUTH (not a default argument: Options' initialisers need the class complete)
   explicit FakeSmtpServer(Options options);
@@ -148,6 +153,13 @@ class FakeSmtpServer {
   std::vector<std::string> transcript_;
   std::size_t mail_in_clear_ = 0;
   std::size_t tls_sessions_ = 0;
+  struct Refusal {
+    std::string point;
+    int code = 0;
+    std::string text;
+  };
+  std::map<std::string, Refusal> refusals_;  // by address
+  std::map<std::string, std::size_t> rcpts_;  // RCPT TO received, by address
 
   std::thread thread_;
 };

@@ -151,6 +151,16 @@ TEST(Config, SmtpCaFileMustBeAnAbsolutePath) {
   EXPECT_EQ(load_config(absolute.path(), {}).smtp_ca_file, "/etc/convene/relay-ca.pem");
 }
 
+TEST(Config, TheListUnsubscribeMailtoIsEmptyUnlessConfigured) {
+  EXPECT_EQ(load_config(std::nullopt, {}).list_unsubscribe_mailto, "");
+  ConfigFile file("list_unsubscribe_mailto = \"unsubscribe@example.org\"\n");
+  EXPECT_EQ(load_config(file.path(), {}).list_unsubscribe_mailto, "unsubscribe@example.org");
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_LIST_UNSUBSCRIBE_MAILTO", "unsubscribe"}}),
+                       "CONVENE_LIST_UNSUBSCRIBE_MAILTO"));
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_LIST_UNSUBSCRIBE_MAILTO", "u@example.org?subject=x"}}),
+                       "CONVENE_LIST_UNSUBSCRIBE_MAILTO"));
+}
+
 TEST(Config, WebhookConnectionsPerReceiverAreBounded) {
   EXPECT_EQ(load_config(std::nullopt, {}).webhook_max_host_connections, 32);
   EXPECT_EQ(load_config(std::nullopt, {{"CONVENE_WEBHOOK_MAX_HOST_CONNECTIONS", "4"}}).webhook_max_host_connections, 4);

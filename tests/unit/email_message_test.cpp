@@ -172,6 +172,26 @@ TEST(EmailMessage, WithoutListOrUnsubscribeTheHeadersAreLeftOut) {
   EXPECT_EQ(h.find("List-"), std::string::npos) << h;
 }
 
+// The mailto goes only to a configured address (list_unsubscribe_mailto): by default the
+// header has the https one-click link alone.
+TEST(EmailMessage, TheUnsubscribeMailtoOnlyWhenAnAddressIsConfigured) {
+  auto p = sample();
+  p.unsubscribe_mailto = n::unsubscribe_mailto("", p.unsubscribe_url);
+  EXPECT_EQ(p.unsubscribe_mailto, "");
+  std::string h = header_block(n::compose_email(p));
+  EXPECT_NE(h.find("List-Unsubscribe: <https://convene.example.org/u/u1.abc.def>\r\n"), std::string::npos) << h;
+  EXPECT_NE(h.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), std::string::npos) << h;
+  EXPECT_EQ(h.find("mailto:"), std::string::npos) << h;
+
+  p.unsubscribe_mailto = n::unsubscribe_mailto("unsubscribe@convene.example.org", p.unsubscribe_url);
+  EXPECT_EQ(p.unsubscribe_mailto, "mailto:unsubscribe@convene.example.org?subject=unsubscribe%20u1.abc.def");
+  h = header_block(n::compose_email(p));
+  EXPECT_NE(h.find("List-Unsubscribe: <https://convene.example.org/u/u1.abc.def>,"), std::string::npos) << h;
+  EXPECT_NE(h.find("<mailto:unsubscribe@convene.example.org?subject=unsubscribe%20u1.abc.def>"), std::string::npos) << h;
+  EXPECT_NE(h.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), std::string::npos) << h;
+  EXPECT_EQ(n::unsubscribe_mailto("unsubscribe@convene.example.org", ""), "") << "no link, no token to name";
+}
+
 TEST(EmailMessage, OneClickPostOnlyForAnHttpsUrl) {
   auto p = sample();
   p.unsubscribe_url = "http://127.0.0.1:8080/u/t";
