@@ -97,7 +97,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
   struct Row {
     std::string id, channel, kind, recipient, payload;
     int attempts = 0;
-    bool suppressed = false;        // finished by the claim: nothing to compose or send
+    std::string claimed_state;      // sending; or suppressed or dead: finished by the claim
     std::int64_t link_version = 0;  // the member's preferences links (rotatable)
     std::optional<std::int64_t> member_id, community_id, endpoint_id, event_id;
     std::string member_name, time_zone;
@@ -157,13 +157,18 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     const auto claimed = exec_prepared(
         tx, "delivery_claim_" + std::to_string(limit),
         "WITH claimed AS ("
-        // An email to a suppressed address (schema 014) is finished here as 'suppressed', with
-        // the refusal as its last error, and never attempted: one lookup per row. (Its lease
-        // columns are set like the others' but mean nothing on a finished row.)
+        // Finished here, never attempted (their lease columns are set like the others' but mean
+        // nothing on a finished row):
+        // - a row claimed max_attempts times already with no outcome recorded: every claim ended
+        //   with the process (a poison message that crashes it): dead, not a crash loop;
+        // - an email to a suppressed address (schema 014): 'suppressed', with the refusal as its
+        //   last error; one lookup per row.
         "  UPDATE notifications n SET (state, attempts, last_error) = ("
-        "      SELECT CASE WHEN s.address IS NULL THEN 'sending' ELSE 'suppressed' END, "
-        "        n.attempts + CASE WHEN s.address IS NULL THEN 1 ELSE 0 END, "
-        "        CASE WHEN s.address IS NULL THEN n.last_error ELSE 'suppressed: ' || s.reason END "
+        "      SELECT CASE WHEN n.attempts >= $6 THEN 'dead' WHEN s.address IS NULL THEN 'sending' ELSE 'suppressed' END, "
+        "        n.attempts + CASE WHEN n.attempts < $6 AND s.address IS NULL THEN 1 ELSE 0 END, "
+        "        CASE WHEN n.attempts >= $6 THEN 'claimed ' || n.attempts || ' times and never answered: the process "
+        "stopped while delivering it each time' "
+        "             WHEN s.address IS NULL THEN n.last_error ELSE 'suppressed: ' || s.reason END "
         "      FROM (VALUES (1)) AS one (x) LEFT JOIN suppressions s "
         "        ON n.channel = 'email' AND s.address = lower(n.recipient)), "
         "    lease_owner = $2, lease_expires_at = $1::timestamptz + $3::interval "
@@ -176,7 +181,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
         "SELECT n.id, n.channel, n.kind, n.recipient, n.payload::text, n.attempts, n.member_id, n.community_id, "
         "n.endpoint_id, coalesce(m.name, ''), coalesce(m.time_zone, 'UTC'), c.slug, c.name, e.url, e.secret, "
         "e.previous_secret, e.previous_secret_until, e.status, coalesce(m.preferences_link_version, 0), n.event_id, "
-        "n.due_at, n.state = 'suppressed' "
+        "n.due_at, n.state "
         "FROM claimed n "
         // Only an email needs its member and community (names, zone, links, List-Id). For a
         // webhook the condition on n.channel skips the lookup (a one-time filter; OFFSET 0 keeps
@@ -186,7 +191,8 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
         "LEFT JOIN LATERAL (SELECT slug, name FROM communities "
         "  WHERE id = n.community_id AND n.channel = 'email' OFFSET 0) c ON true "
         "LEFT JOIN webhook_endpoints e ON e.id = n.endpoint_id ORDER BY n.due_at, n.id",
-        now_sql, options_.owner, std::to_string(options_.lease.count()) + " milliseconds", from.due_at, from.id);
+        now_sql, options_.owner, std::to_string(options_.lease.count()) + " milliseconds", from.due_at, from.id,
+        options_.max_attempts);
     for (const auto& r : claimed) {
       Row row;
       row.id = r[0].as<std::string>();
@@ -209,7 +215,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
       row.endpoint_status = nullable(r[17]);
       row.link_version = r[18].as<std::int64_t>();
       if (!r[19].is_null()) row.event_id = r[19].as<std::int64_t>();
-      row.suppressed = r[21].as<bool>();
+      row.claimed_state = r[21].as<std::string>();
       rows.push_back(std::move(row));
     }
     // Rows come in queue order: the last is where this claim ended.
@@ -257,8 +263,8 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(std::size_t limit) {
     return &*event->message;
   };
   for (const auto& row : rows) {
-    if (row.suppressed) {
-      ++batch.suppressed;
+    if (row.claimed_state != "sending") {  // finished by the claim: nothing to compose or send
+      ++(row.claimed_state == "dead" ? batch.dead : batch.suppressed);
       continue;
     }
     Claimed item;
@@ -397,12 +403,13 @@ void DeliveryWorker::claimed(std::size_t limit, Batch batch, std::exception_ptr 
     backlog_ = false;
   } else {
     next_due_ = batch.next_due;
-    backlog_ = batch.items.size() + batch.suppressed == limit;
+    backlog_ = batch.items.size() + batch.suppressed + batch.dead == limit;
     if (backlog_) look_now_ = true;
     {
       std::lock_guard lock(counters_mutex_);
       counters_.claimed += batch.items.size();
       counters_.suppressed += batch.suppressed;
+      counters_.dead += batch.dead;
     }
     if (in_flight_ == 0) last_renewal_ = std::chrono::steady_clock::now();  // fresh leases
     // Claimed while stopping too: sent within the shutdown deadline rather than left to their leases.

@@ -66,6 +66,7 @@ class DeliveryWorker {
   struct Batch {
     std::vector<Claimed> items;
     std::size_t suppressed = 0;  // rows the claim finished as suppressed (not in items)
+    std::size_t dead = 0;        // rows the claim finished as dead: claimed max_attempts times, never answered
     std::optional<calendar::Instant> next_due;  // now when the batch was full
   };
   Batch claim_and_compose(std::size_t limit);  // on a claims_ thread

@@ -564,6 +564,26 @@ TEST_F(Delivery, AMessageStillInFlightKeepsItsLeaseSoNoOtherInstanceSendsItAgain
   EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts"), 1);
 }
 
+// A message whose every delivery ended the process (poison: it crashes a transport call) is
+// claimed again each time its lease runs out. After max_attempts (4 here) such claims it ends
+// dead with its reason at the next claim, never sent, instead of crashing the daemon in a loop.
+TEST_F(Delivery, ARowClaimedMaxAttemptsTimesWithoutAnOutcomeIsDeadAtClaimNotSentAgain) {
+  Receiver receiver;
+  const auto id = webhook_notification(endpoint(receiver.url(), convene::notifiers::generate_webhook_secret()));
+  // Where four crashed claims leave it: 'sending', four attempts, an expired lease.
+  sql("UPDATE notifications SET state = 'sending', attempts = 4, lease_owner = 'crashed', "
+             "lease_expires_at = now() - interval '1 minute' WHERE id = '" + id + "'");
+  const auto other = webhook_notification(endpoint(receiver.url(), convene::notifiers::generate_webhook_secret()),
+                                          R"({"title": "healthy"})");
+  Worker worker(db.url(), "smtp://127.0.0.1:1");
+  ASSERT_TRUE(eventually([&] { return state(other) == "sent"; }));
+  ASSERT_TRUE(eventually([&] { return state(id) == "dead"; }));
+  EXPECT_EQ(scalar("SELECT attempts FROM notifications WHERE id = '" + id + "'"), 4) << "not attempted again";
+  EXPECT_EQ(receiver.requests().size(), 1u) << "only the healthy message was posted";
+  EXPECT_EQ(text("SELECT last_error FROM notifications WHERE id = '" + id + "'"),
+            "claimed 4 times and never answered: the process stopped while delivering it each time");
+}
+
 // Two instances claiming from one queue at once (the claim updates rows without locking them
 // first; the second of two claims of a row finds it no longer due): every notification is
 // posted once, by one of them.
