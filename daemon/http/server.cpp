@@ -174,6 +174,13 @@ Response body_too_large(std::size_t max_body) {
                                         : "request bodies on this route are limited to " + std::to_string(max_body) + " bytes");
 }
 
+// 503 for a full worker queue or body budget: try again in a second.
+Response server_busy() {
+  Response r = problem_response(503, "Service Unavailable", "the server is busy; try again shortly");
+  r.set_header("Retry-After", "1");
+  return r;
+}
+
 Response too_many_requests(std::chrono::milliseconds wait) {
   Response r = problem_response(429, "Too Many Requests", "this client sent too many requests; slow down");
   r.set_header("Retry-After", retry_after_seconds(wait));
@@ -452,8 +459,7 @@ asio::awaitable<bool> Server::Shared::read_body(Connection& c, beast::flat_buffe
     if (ec) co_return false;
     if (!reservation.grow_to(parser.get().body().size())) {
       ++busy_total;
-      s.refusal = problem_response(503, "Service Unavailable", "the server is busy; try again shortly");
-      s.refusal->set_header("Retry-After", "1");
+      s.refusal = server_busy();
       co_return false;
     }
   }
@@ -503,8 +509,7 @@ asio::awaitable<Response> Server::Shared::dispatch(const RouteMatch& match, cons
   const std::size_t capacity = own_thread ? 8 : options.limits.workers + options.limits.max_queued;
   if (waiting >= capacity) {
     ++busy_total;
-    response = problem_response(503, "Service Unavailable", "the server is busy; try again shortly");
-    response.set_header("Retry-After", "1");
+    response = server_busy();
     if (observe) observe(route.pattern, 503, {});
     co_return response;
   }

@@ -157,6 +157,31 @@ TEST_F(HttpFront, BodyBytesHeldAreBoundedAsTheyArriveInAllAndPerClient) {
   EXPECT_EQ(echoed->body, std::string(1000, 'f'));
 }
 
+TEST_F(HttpFront, AnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
+  start(ServerLimits{.idle_timeout = std::chrono::milliseconds(300)});
+  auto c = send(request_bytes("GET", "/text"));
+  const auto r = c.read_response(2s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_FALSE(c.wait_closed(100ms)) << "closed before the idle timeout";
+  EXPECT_TRUE(c.wait_closed(3s)) << "an idle keep-alive connection stayed open past http_idle_timeout";
+}
+
+TEST_F(HttpFront, AHeaderSentSlowlyIsCutOffAtTheHeaderTimeout) {
+  start(ServerLimits{.header_timeout = std::chrono::milliseconds(500)});
+  // A slow drip: a byte every 100 ms keeps the connection busy, never finishing the header.
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.wait_connected(2s));
+  const std::string header = "GET /text HTTP/1.1\r\nHost: x\r\nX-Drip: ";
+  const auto started = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (std::size_t i = 0; i < 40 && !closed; ++i) {  // 4 s of dripping at most
+    closed = !c.send(i < header.size() ? header.substr(i, 1) : std::string("a"), 200ms) || c.wait_closed(100ms);
+  }
+  EXPECT_TRUE(closed) << "a header dripped for 4 s was still being read";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "cut off long after the header timeout";
+}
+
 TEST_F(HttpFront, RefusalsToHeadCarryNoBody) {
   start({});
   // A 404 to HEAD, then a GET on the same connection: its answer must follow the header directly.
