@@ -9,6 +9,7 @@
 #include "notifiers/smtp_transport.hpp"
 #include "notifiers/webhook_signature.hpp"
 #include "notifiers/webhook_transport.hpp"
+#include "support/delivery_harness.hpp"
 #include "support/fake_smtp_server.hpp"
 #include "support/process.hpp"
 #include "support/test_database.hpp"
@@ -35,96 +36,10 @@
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using convene::testing::FakeSmtpServer;
+using convene::testing::Receiver;
+using convene::testing::Worker;
 
 namespace {
-
-// A worker with its own loop thread, pool, libcurl and transports, as the daemon wires them.
-class Worker {
- public:
-  Worker(const std::string& url, const std::string& smtp_url, const std::string& allowlist = "127.0.0.0/8",
-         std::chrono::milliseconds lease = 120s, std::chrono::milliseconds webhook_timeout = 2s)
-      : database_(convene::store::PoolOptions{.conninfo = url, .max_size = 3}),
-        templates_(convene::notifiers::Templates::load(CONVENE_TEMPLATES_DIR)),
-        curl_(io_.get_executor()) {
-    convene::notifiers::SmtpSettings smtp;
-    smtp.url = smtp_url;
-    smtp.timeout = 5s;
-    email_ = convene::notifiers::make_smtp_transport(io_.get_executor(), smtp);
-    convene::notifiers::WebhookSettings hooks;
-    hooks.timeout = webhook_timeout;
-    hooks.allowed = [list = convene::notifiers::parse_cidr_list(allowlist)](const sockaddr* a) {
-      return !convene::notifiers::is_forbidden_destination(a, list);
-    };
-    webhooks_ = convene::notifiers::make_webhook_transport(curl_, hooks);
-    convene::jobs::DeliveryOptions options;
-    options.owner = convene::jobs::default_owner();
-    options.poll_interval = 100ms;
-    options.lease = lease;
-    options.retry_backoff = convene::store::Backoff{20ms, 80ms};
-    options.max_attempts = 4;
-    options.public_url = "https://convene.example.org";
-    options.mail_from = "convene@example.org";
-    options.domain = "convene.example.org";
-    worker_.emplace(io_.get_executor(), database_, clock_, options, templates_, *email_, *webhooks_);
-    asio::co_spawn(io_, worker_->run(), asio::detached);
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~Worker() {
-    std::promise<void> stopped;
-    asio::co_spawn(io_, worker_->stop(5s), [&stopped](std::exception_ptr) { stopped.set_value(); });
-    stopped.get_future().wait();
-    io_.stop();
-    thread_.join();
-  }
-
- private:
-  asio::io_context io_{1};
-  convene::calendar::SystemClock clock_;
-  convene::store::Database database_;
-  convene::notifiers::Templates templates_;
-  convene::notifiers::CurlMulti curl_;
-  std::unique_ptr<convene::notifiers::EmailTransport> email_;
-  std::unique_ptr<convene::notifiers::WebhookTransport> webhooks_;
-  std::optional<convene::jobs::DeliveryWorker> worker_;
-  std::thread thread_;
-};
-
-// An HTTP receiver on 127.0.0.1 that answers from a script of statuses, then 200.
-class Receiver {
- public:
-  explicit Receiver(std::vector<int> statuses = {}, std::chrono::milliseconds delay = 0ms)
-      : statuses_(std::move(statuses)), delay_(delay) {
-    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
-      if (delay_ > 0ms) std::this_thread::sleep_for(delay_);
-      std::lock_guard lock(mutex_);
-      requests_.push_back(req);
-      const int status = next_ < statuses_.size() ? statuses_[next_++] : 200;
-      res.status = status;
-      res.set_content("ok", "text/plain");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~Receiver() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
-  std::vector<httplib::Request> requests() const {
-    std::lock_guard lock(mutex_);
-    return requests_;
-  }
-
- private:
-  httplib::Server server_;
-  std::vector<int> statuses_;
-  std::size_t next_ = 0;
-  std::chrono::milliseconds delay_;
-  mutable std::mutex mutex_;
-  std::vector<httplib::Request> requests_;
-  int port_ = 0;
-  std::thread thread_;
-};
 
 class Delivery : public convene::testing::MigratedDatabaseTest {
  protected:
