@@ -2,10 +2,13 @@
 // The delivery worker (DESIGN §4): claims due notifications with a lease (FOR UPDATE SKIP
 // LOCKED, like the job engine), composes each message (notifiers/, pure), hands it to the
 // email or webhook transport (libcurl on the event loop: hundreds in flight on one thread),
-// and records every attempt. Transient failures retry with backoff and jitter; permanent ones
+// and records every attempt. Each channel is a lane of its own, and within the webhook lane
+// each receiver has a bounded share of the slots (jobs/receivers.hpp): a slow receiver delays
+// only its own messages. Transient failures retry with backoff and jitter; permanent ones
 // and the last attempt make the notification dead (an admin can retry it). Database work runs
 // on the worker's own thread, in batches.
 #include "calendar/clock.hpp"
+#include "jobs/receivers.hpp"
 #include "notifiers/templates.hpp"
 #include "notifiers/transport.hpp"
 #include "store/database.hpp"
@@ -15,7 +18,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <array>
 #include <atomic>
+#include <map>
+#include <memory>
+#include <unordered_set>
+#include <utility>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -28,12 +36,13 @@ namespace convene::jobs {
 
 struct DeliveryOptions {
   std::string owner;                                // unique per instance (jobs::default_owner())
-  std::size_t max_in_flight = 1000;                 // messages handed to transports at once
+  std::size_t max_in_flight = 1000;                 // messages handed to transports at once, per channel
   std::chrono::milliseconds lease{120000};          // renewed every third while a message is in flight
   std::chrono::milliseconds poll_interval{30000};   // fallback when a NOTIFY was missed
   store::Backoff retry_backoff{std::chrono::seconds(30), std::chrono::hours(6)};
   int max_attempts = 12;                            // about three days of retries
   std::chrono::hours endpoint_failing_limit{120};   // a webhook endpoint failing this long is disabled
+  ReceiverPolicy receivers;                         // each webhook receiver's share of the slots (jobs/receivers.hpp)
   std::string public_url;                           // base of unsubscribe and preferences links
   std::string mail_from;                            // From: and the SMTP envelope sender
   std::string unsubscribe_mailto;                   // List-Unsubscribe mailto: address; empty: none
@@ -44,6 +53,8 @@ struct DeliveryOptions {
 struct DeliveryCounters {
   std::uint64_t claimed = 0, sent = 0, retried = 0, dead = 0, cancelled = 0;
   std::uint64_t suppressed = 0;  // finished at claim without an attempt: the address is suppressed
+  std::uint64_t deferred = 0;    // put back at claim: their receiver had no room (not an attempt)
+  std::uint64_t record_failures = 0;  // batches of outcomes that could not be recorded (kept and retried)
 };
 
 class DeliveryWorker {
@@ -63,21 +74,25 @@ class DeliveryWorker {
  private:
   struct Claimed;
   struct Outcome;
+  struct Lane;
   struct Batch {
     std::vector<Claimed> items;
     std::size_t suppressed = 0;  // rows the claim finished as suppressed (not in items)
     std::size_t dead = 0;        // rows the claim finished as dead: claimed max_attempts times, never answered
+    std::size_t deferred = 0;    // rows put back: their receiver had no room
+    std::map<std::string, std::pair<std::size_t, std::chrono::microseconds>> deferrals;  // per receiver: count, last due
     std::optional<calendar::Instant> next_due;  // now when the batch was full
   };
-  Batch claim_and_compose(std::size_t limit);  // on a claims_ thread
-  void start_claim(std::size_t limit);
-  void claimed(std::size_t limit, Batch batch, std::exception_ptr error);
+  Batch claim_and_compose(Lane& lane, std::size_t limit, const ReceiverRooms& rooms);  // on the lane's claims thread
+  void start_claim(Lane& lane);
+  void claimed(Lane& lane, std::size_t limit, std::chrono::steady_clock::time_point started, Batch batch,
+               std::exception_ptr error);
   void maybe_idle();
-  void send(Claimed item);
+  void send(Lane& lane, Claimed item);
   void finished(Outcome outcome);
   void flush();
   void renew_leases();
-  void record(std::vector<Outcome> outcomes);
+  bool record(const std::vector<Outcome>& outcomes);  // false: not recorded (the database failed)
 
   boost::asio::any_io_executor loop_;
   store::Database& database_;
@@ -86,37 +101,27 @@ class DeliveryWorker {
   const notifiers::Templates& templates_;
   notifiers::EmailTransport& email_;
   notifiers::WebhookTransport& webhooks_;
-  // Claiming (with composing) and recording run on threads of their own, so batches are
-  // recorded while the next are claimed: neither waits for the other's commit. One claims
-  // thread: a second claim queued behind the first starts as soon as it ends, and claims of one
-  // instance never wait for each other's rows (the claim does not lock before it updates).
-  // Two at once measured slower on two cores (more context switches, rows skipped twice).
-  boost::asio::thread_pool claims_{1};
+  // One lane per channel, each with its own claims, budget and thread: emails and webhooks
+  // never wait for each other's claims or slots.
+  std::array<std::unique_ptr<Lane>, 2> lanes_;
+  // Recording runs on a thread of its own, so batches are recorded while the next are claimed.
   boost::asio::thread_pool records_{1};
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer idle_;
-  // Claims take a quarter of the slots each, up to two on their way (the second queued behind
-  // the first): while one is claimed the other's batch is sent, so the transports do not run
-  // dry between batches.
-  const std::size_t chunk_;
-  // Claims-thread state: where the last full claim ended in the queue's order (due_at as
-  // PostgreSQL wrote it, id), and when a claim last walked the queue from its start.
-  struct QueuePosition {
-    std::string due_at, id;
-  };
-  std::optional<QueuePosition> position_;
-  std::chrono::steady_clock::time_point walked_from_start_{};
+  boost::asio::steady_timer record_retry_;
   std::mutex link_key_mutex_;
   std::string link_key_;  // signs unsubscribe and preferences links (server_secrets)
   // Loop-thread state.
-  bool stopping_ = false, look_now_ = true, loop_active_ = false;
-  std::size_t in_flight_ = 0;
+  ReceiverBook receivers_;
+  bool stopping_ = false, loop_active_ = false;
+  // Notifications this instance holds: handed to a transport, or answered and not yet recorded.
+  // Their leases (and only theirs) are renewed.
+  std::unordered_set<std::string> held_;
   std::vector<Outcome> unrecorded_;
   bool recording_ = false;
-  std::chrono::steady_clock::time_point last_look_{}, pause_until_{}, last_renewal_{};
-  std::optional<calendar::Instant> next_due_;
-  std::size_t claims_running_ = 0, reserved_ = 0;  // claims on their way, and the slots they may fill
-  bool backlog_ = false;                           // the last claim came back full
+  bool record_waiting_ = false;                // after a failed recording, until the next try
+  std::chrono::milliseconds record_pause_{0};  // how long: doubling from 0.5 s to 30 s while it keeps failing
+  std::chrono::steady_clock::time_point last_renewal_{};
   mutable std::mutex counters_mutex_;
   DeliveryCounters counters_;
 };

@@ -142,16 +142,6 @@ SendResult webhook_result(CURLcode code, CURL* easy, const Call& call) {
   return transport_failure(describe_curl_error(code, call.error));
 }
 
-// scheme://authority of a URL: the calls that may share connections, and the unit of the
-// per-host limit. (URLs were checked when the endpoint was registered; anything odd just
-// makes a key of its own.)
-std::string host_key(std::string_view url) {
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  const auto authority_end = url.find_first_of("/?#", scheme_end + 3);
-  return std::string(url.substr(0, authority_end));
-}
-
 class CurlWebhookTransport final : public WebhookTransport {
  public:
   CurlWebhookTransport(CurlMulti& multi, std::shared_ptr<const Shared> shared)
@@ -181,7 +171,7 @@ class CurlWebhookTransport final : public WebhookTransport {
     append(call->headers, "Expect:");  // no 100-continue round trip
 
     ++state_->alive;
-    call->host = host_key(call->webhook.url);
+    call->host = webhook_receiver(call->webhook.url);
     Host& host = state_->hosts[call->host];
     host.waiting.push_back(std::move(call));
     pump(state_, multi_, host);
@@ -296,6 +286,14 @@ class CurlWebhookTransport final : public WebhookTransport {
 };
 
 }  // namespace
+
+// URLs were checked when the endpoint was registered; anything odd just makes a key of its own.
+std::string webhook_receiver(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  const auto authority_end = url.find_first_of("/?#", scheme_end + 3);
+  return std::string(url.substr(0, authority_end));
+}
 
 std::unique_ptr<WebhookTransport> make_webhook_transport(CurlMulti& multi, WebhookSettings settings) {
   if (!settings.allowed) throw std::invalid_argument("webhook transport: an address policy is required");

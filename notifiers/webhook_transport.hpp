@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace convene::notifiers {
@@ -34,6 +35,10 @@ struct WebhookSettings {
 // redirect is not followed (and, as classify_http says, transient). Without a response:
 // connection errors, TLS failures and timeouts transient; a refused address, a URL that is not
 // http(s) and a header with CR/LF permanent. `detail` holds the status and the start of the body.
+// The receiver a URL is delivered to: scheme://authority. Calls to one receiver may share
+// connections; the transport's per-host limit and the delivery worker's shares count by it.
+std::string webhook_receiver(std::string_view url);
+
 std::unique_ptr<WebhookTransport> make_webhook_transport(CurlMulti& multi, WebhookSettings settings);
 
 }  // namespace convene::notifiers

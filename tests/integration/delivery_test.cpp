@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <future>
 #include <map>
 #include <optional>
@@ -568,4 +569,100 @@ TEST_F(Delivery, AnEndpointOnLoopbackIsRefusedUnlessAllowlisted) {
   ASSERT_TRUE(eventually([&] { return state(id) == "dead"; }));
   EXPECT_TRUE(receiver.requests().empty());
   EXPECT_EQ(scalar("SELECT count(*) FROM notification_attempts WHERE outcome = 'permanent'"), 1);
+}
+
+// Isolation (issue 15): 2,000 webhooks queued to a receiver that answers after 9 s, then 10
+// emails and 100 webhooks to a healthy receiver. The slow receiver holds only its own share
+// of the slots (the rest of its rows go back to the queue at its pace), and emails are a lane
+// of their own: the healthy messages are all delivered within 5 s, long before the slow
+// receiver has answered even its first.
+TEST_F(Delivery, ASlowReceiverHoldsOnlyItsOwnShareAndEveryoneElseIsDeliveredWithinFiveSeconds) {
+  FakeSmtpServer smtp;
+  Receiver slow({}, 9s, 64), healthy({}, 0ms, 8);
+  const auto slow_endpoint = endpoint(slow.url(), convene::notifiers::generate_webhook_secret());
+  const auto healthy_endpoint = endpoint(healthy.url(), convene::notifiers::generate_webhook_secret());
+  many_webhook_notifications(slow_endpoint, 2000, "now() - interval '1 minute'");  // first in the queue
+  many_webhook_notifications(healthy_endpoint, 100);
+  std::vector<std::string> emails;
+  for (int i = 0; i < 10; ++i) emails.push_back(email_notification("Email " + std::to_string(i)));
+  const auto healthy_sent = [&] {
+    return scalar("SELECT count(*) FROM notifications WHERE state = 'sent' AND (channel = 'email' OR endpoint_id = " +
+                  std::to_string(healthy_endpoint) + ")");
+  };
+  const auto started = std::chrono::steady_clock::now();
+  Worker worker(db.url(), smtp.url(), "127.0.0.0/8", 120s, 20s);
+  ASSERT_TRUE(eventually([&] { return healthy_sent() == 110; }, 5s))
+      << healthy_sent() << " of 110 healthy messages sent after 5 s";
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(smtp.messages().size(), 10u);
+  EXPECT_EQ(healthy.requests().size(), 100u);
+  EXPECT_TRUE(slow.requests().empty()) << "not one answer from the slow receiver yet";
+  // The slow receiver holds at most its share: the rest of its rows wait in the queue, not in
+  // memory, their attempts uncounted.
+  EXPECT_LE(scalar("SELECT count(*) FROM notifications WHERE state = 'sending' AND endpoint_id = " +
+                   std::to_string(slow_endpoint)),
+            200);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications WHERE state = 'pending' AND attempts > 0"), 0);
+  EXPECT_GT(worker.counters().deferred, 0u);
+  std::cout << "healthy messages delivered in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+}
+
+// The database fails to record outcomes for a while (a trigger refuses them, as a blip would):
+// the outcomes are kept and recorded when it works again, and the leases of the rows waiting
+// for them are renewed meanwhile, so nothing is sent twice although the lease is short.
+TEST_F(Delivery, OutcomesThatCouldNotBeRecordedAreKeptAndRecordedLaterWithoutSendingAgain) {
+  Receiver receiver;
+  const auto endpoint_id = endpoint(receiver.url(), convene::notifiers::generate_webhook_secret());
+  sql("CREATE FUNCTION refuse_outcomes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF NEW.state IN ('sent', 'dead', 'pending') AND OLD.state = 'sending' THEN RAISE EXCEPTION 'blip'; END IF; "
+      "RETURN NEW; END $$");
+  sql("CREATE TRIGGER refuse_outcomes BEFORE UPDATE ON notifications FOR EACH ROW EXECUTE FUNCTION refuse_outcomes()");
+  many_webhook_notifications(endpoint_id, 20);
+  Worker worker(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 1500ms, 10s);
+  ASSERT_TRUE(eventually([&] { return receiver.requests().size() == 20u; }));
+  ASSERT_TRUE(eventually([&] { return worker.counters().record_failures >= 2; }));
+  // Several leases long: without renewal by id the rows would be claimed and posted again.
+  std::this_thread::sleep_for(4500ms);
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications WHERE state = 'sending'"), 20);
+  sql("DROP TRIGGER refuse_outcomes ON notifications");
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notifications WHERE state = 'sent'") == 20; }));
+  EXPECT_EQ(receiver.requests().size(), 20u) << "none sent twice";
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications WHERE attempts = 1 AND jsonb_array_length(attempt_log) = 1"), 20);
+}
+
+// Only the rows in flight have their leases renewed: a row this owner left 'sending' (an
+// earlier life of the process under the same name) runs out and is delivered, although
+// another message is in flight all along.
+TEST_F(Delivery, OnlyTheRowsInFlightHaveTheirLeasesRenewed) {
+  Receiver slow({}, 4s), receiver;
+  const auto in_flight = webhook_notification(endpoint(slow.url(), convene::notifiers::generate_webhook_secret()));
+  const auto orphan = webhook_notification(endpoint(receiver.url(), convene::notifiers::generate_webhook_secret()));
+  sql("UPDATE notifications SET state = 'sending', attempts = 1, lease_owner = 'test-instance', "
+      "lease_expires_at = now() + interval '1500 milliseconds' WHERE id = '" + orphan + "'");
+  Worker worker(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 600ms, 10s,
+                [](convene::jobs::DeliveryOptions& o) { o.owner = "test-instance"; });
+  ASSERT_TRUE(eventually([&] { return state(in_flight) == "sending"; }));
+  ASSERT_TRUE(eventually([&] { return state(orphan) == "sent"; }, 3500ms)) << "renewed along with the one in flight";
+  EXPECT_EQ(state(in_flight), "sending");
+  ASSERT_TRUE(eventually([&] { return state(in_flight) == "sent"; }));
+  EXPECT_EQ(slow.requests().size(), 1u);
+}
+
+// A receiver whose deliveries keep timing out is a failing one: disabled once it has failed
+// for the configured time, its owner told, its queued deliveries dropped.
+TEST_F(Delivery, AnEndpointWhoseDeliveriesKeepTimingOutIsDisabledAndItsOwnerEmailed) {
+  FakeSmtpServer smtp;
+  Receiver hanging({}, 3s);
+  const auto endpoint_id = endpoint(hanging.url(), convene::notifiers::generate_webhook_secret());
+  sql("UPDATE webhook_endpoints SET failing_since = now() - interval '121 hours'");
+  const auto id = webhook_notification(endpoint_id);
+  Worker worker(db.url(), smtp.url(), "127.0.0.0/8", 120s, 500ms);
+  ASSERT_TRUE(eventually([&] { return text("SELECT status FROM webhook_endpoints") == "disabled"; }));
+  EXPECT_EQ(text("SELECT disabled_reason FROM webhook_endpoints"), "deliveries failed for 5 days in a row");
+  EXPECT_NE(text("SELECT attempt_log->0->>'text' FROM notifications WHERE id = '" + id + "'").find("imeout"),
+            std::string::npos);
+  ASSERT_TRUE(smtp.wait_for_messages(1, 30s));
+  EXPECT_EQ(smtp.messages().at(0).recipients, std::vector<std::string>{"ada@example.org"});
+  ASSERT_TRUE(eventually([&] { return state(id) == "cancelled" || state(id) == "dead"; }));
 }
