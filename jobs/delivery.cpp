@@ -49,6 +49,18 @@ DeliveryCounters DeliveryWorker::counters() const {
   return counters_;
 }
 
+namespace {
+
+// A claim's size: a power of two from 16 up to the lane's chunk (each size is a prepared
+// statement of its own on every connection).
+std::size_t claim_size(std::size_t wanted, std::size_t chunk) {
+  std::size_t size = 16;
+  while (size < wanted && size < chunk) size *= 2;
+  return std::min(size, chunk);
+}
+
+}  // namespace
+
 asio::awaitable<void> DeliveryWorker::run() {
   loop_active_ = true;
   using namespace std::chrono;
@@ -56,31 +68,7 @@ asio::awaitable<void> DeliveryWorker::run() {
     const auto steady_now = SteadyClock::now();
     if (!held_.empty() && steady_now - last_renewal_ >= options_.lease / 3) renew_leases();
     SteadyClock::duration wait = options_.poll_interval;
-    for (auto& owned : lanes_) {
-      Lane& lane = *owned;
-      const bool poll = steady_now - lane.last_look >= options_.poll_interval;
-      const bool due = lane.look_now || poll || (lane.next_due && *lane.next_due <= clock_.now());
-      const bool resting = steady_now < lane.pause_until;
-      if (due && !resting && lane.claims_running == 0 && lane.in_flight + lane.chunk <= lane.budget) {
-        lane.look_now = false;
-        lane.last_look = steady_now;
-        start_claim(lane);
-      }
-      // A second claim only while the last one came back full: more is due than one claim takes.
-      if (lane.backlog && !resting && lane.claims_running == 1 && lane.in_flight + lane.reserved + lane.chunk <= lane.budget)
-        start_claim(lane);
-      // While claims run or there is no room, only their results or finished sends (which
-      // cancel the timer) matter for this lane.
-      if (lane.claims_running > 0 || lane.in_flight + lane.chunk > lane.budget) continue;
-      SteadyClock::duration lane_wait = options_.poll_interval - (SteadyClock::now() - lane.last_look);
-      if (lane.pause_until > SteadyClock::now()) lane_wait = std::min(lane_wait, lane.pause_until - SteadyClock::now());
-      if (lane.next_due) {
-        const auto now = clock_.now();
-        lane_wait = std::min<SteadyClock::duration>(
-            lane_wait, *lane.next_due <= now ? milliseconds(0) : duration_cast<SteadyClock::duration>(*lane.next_due - now) + milliseconds(1));
-      }
-      wait = std::min(wait, lane_wait);
-    }
+    for (auto& lane : lanes_) consider_claims(*lane, steady_now, wait);
     if (!held_.empty()) wait = std::min<SteadyClock::duration>(wait, last_renewal_ + options_.lease / 3 - SteadyClock::now());
     wake_.expires_after(std::max<SteadyClock::duration>(wait, milliseconds(1)));
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -88,31 +76,85 @@ asio::awaitable<void> DeliveryWorker::run() {
   loop_active_ = false;
 }
 
-void DeliveryWorker::start_claim(Lane& lane) {
-  const std::size_t limit = lane.chunk;
+// Starts the lane's claims that are due, and shortens `wait` to when the lane next needs a look.
+void DeliveryWorker::consider_claims(Lane& lane, SteadyClock::time_point now, SteadyClock::duration& wait) {
+  using namespace std::chrono;
+  const bool resting = now < lane.pause_until;
+  const bool room = lane.in_flight + lane.reserved + lane.chunk <= lane.budget;
+  if (!lane.crowded.empty()) {
+    // While claims run or there is no room, only their results or finished sends (which
+    // cancel the timer) matter for this lane.
+    if (resting || lane.claims_running > 0 || !room) return;
+    const auto [crowded_room_now, threshold] = crowded_room(lane);
+    if (crowded_room_now >= threshold) {
+      start_claim(lane, claim_size(crowded_room_now + 16, lane.chunk));
+    } else if (now >= lane.explore_at) {
+      start_claim(lane, lane.chunk, true);
+    } else {
+      wait = std::min<SteadyClock::duration>(wait, lane.explore_at - now);
+    }
+    return;
+  }
+  const bool poll = now - lane.last_look >= options_.poll_interval;
+  const bool due = lane.look_now || poll || (lane.next_due && *lane.next_due <= clock_.now());
+  if (due && !resting && lane.claims_running == 0 && lane.in_flight + lane.chunk <= lane.budget) {
+    lane.look_now = false;
+    lane.last_look = now;
+    start_claim(lane, lane.chunk);
+  }
+  // A second claim only while the last one came back full: more is due than one claim takes.
+  if (lane.backlog && !resting && lane.claims_running == 1 && room) start_claim(lane, lane.chunk);
+  if (lane.claims_running > 0 || lane.in_flight + lane.chunk > lane.budget) return;
+  SteadyClock::duration lane_wait = options_.poll_interval - (SteadyClock::now() - lane.last_look);
+  if (lane.pause_until > SteadyClock::now()) lane_wait = std::min(lane_wait, lane.pause_until - SteadyClock::now());
+  if (lane.next_due) {
+    const auto due_in = *lane.next_due - clock_.now();
+    lane_wait = std::min<SteadyClock::duration>(
+        lane_wait, due_in.count() <= 0 ? SteadyClock::duration(0) : duration_cast<SteadyClock::duration>(due_in) + milliseconds(1));
+  }
+  wait = std::min(wait, lane_wait);
+}
+
+// What the crowded receivers have room for now, and how much room is worth a claim: half of
+// what they may hold, up to half a chunk.
+std::pair<std::size_t, std::size_t> DeliveryWorker::crowded_room(const Lane& lane) const {
+  const auto now = SteadyClock::now();
+  std::size_t room = 0, share = 0;
+  for (const auto& receiver : lane.crowded) {
+    room += receivers_.room(receiver, now);
+    share += receivers_.share(receiver, now);
+  }
+  return {room, std::max<std::size_t>(1, std::min(lane.chunk, share) / 2)};
+}
+
+void DeliveryWorker::start_claim(Lane& lane, std::size_t limit, bool exploring) {
   ++lane.claims_running;
   lane.reserved += limit;
   const auto started = SteadyClock::now();
+  ClaimRequest request;
+  request.limit = limit;
+  request.exploring = exploring;
   // Each receiver's room as it is now (only webhooks have receivers of their own).
-  ReceiverRooms rooms = lane.channel == "webhook" ? receivers_.rooms(started) : ReceiverRooms{};
-  asio::post(lane.claims, [this, &lane, limit, started, rooms = std::move(rooms)] {
+  if (lane.channel == "webhook") request.rooms = receivers_.rooms(started);
+  if (exploring) request.excluded_endpoints = lane.crowded_endpoints;
+  asio::post(lane.claims, [this, &lane, started, request = std::move(request)]() mutable {
     Batch batch;
     std::exception_ptr error;
     try {
-      batch = claim_and_compose(lane, limit, rooms);
+      batch = claim_and_compose(lane, request);
     } catch (...) {
       error = std::current_exception();
     }
-    asio::post(loop_, [this, &lane, limit, started, batch = std::move(batch), error]() mutable {
-      claimed(lane, limit, started, std::move(batch), error);
+    asio::post(loop_, [this, &lane, started, request = std::move(request), batch = std::move(batch), error]() mutable {
+      claimed(lane, request, started, std::move(batch), error);
     });
   });
 }
 
-void DeliveryWorker::claimed(Lane& lane, std::size_t limit, SteadyClock::time_point started, Batch batch,
+void DeliveryWorker::claimed(Lane& lane, const ClaimRequest& request, SteadyClock::time_point started, Batch batch,
                              std::exception_ptr error) {
   --lane.claims_running;
-  lane.reserved -= limit;
+  lane.reserved -= request.limit;
   if (error) {
     try {
       std::rethrow_exception(error);
@@ -124,8 +166,10 @@ void DeliveryWorker::claimed(Lane& lane, std::size_t limit, SteadyClock::time_po
     lane.backlog = false;
   } else {
     lane.next_due = batch.next_due;
-    lane.backlog = batch.items.size() + batch.suppressed + batch.dead + batch.deferred == limit;
+    const std::size_t rows = batch.items.size() + batch.suppressed + batch.dead + batch.deferred;
+    lane.backlog = rows == request.limit;
     if (lane.backlog) lane.look_now = true;
+    note_crowding(lane, request, batch, rows);
     {
       std::lock_guard lock(counters_mutex_);
       counters_.claimed += batch.items.size();
@@ -141,6 +185,30 @@ void DeliveryWorker::claimed(Lane& lane, std::size_t limit, SteadyClock::time_po
   }
   if (stopping_) maybe_idle();
   else wake_.cancel();
+}
+
+// Enters, keeps or leaves the lane's crowded state (Lane::crowded) after a claim.
+void DeliveryWorker::note_crowding(Lane& lane, const ClaimRequest& request, const Batch& batch, std::size_t rows) {
+  using namespace std::chrono;
+  const bool crowded = batch.deferred > 0 && batch.deferred * 2 >= request.limit;
+  const bool was_crowded = !lane.crowded.empty();
+  if (!was_crowded && !crowded) return;
+  // Leave it when the queue ran short, or when looking past the crowded receivers found others' rows.
+  if (rows < request.limit || (request.exploring && !crowded)) {
+    lane.crowded.clear();
+    lane.crowded_endpoints.clear();
+    lane.explore_interval = milliseconds(100);
+    return;
+  }
+  for (const auto& [receiver, put_back] : batch.deferrals) lane.crowded.insert(receiver);
+  auto& endpoints = lane.crowded_endpoints;
+  endpoints.insert(endpoints.end(), batch.deferred_endpoints.begin(), batch.deferred_endpoints.end());
+  std::sort(endpoints.begin(), endpoints.end());
+  endpoints.erase(std::unique(endpoints.begin(), endpoints.end()), endpoints.end());
+  if (endpoints.size() > kMaxCrowdedEndpoints) endpoints.resize(kMaxCrowdedEndpoints);
+  if (request.exploring) lane.explore_interval = std::min<milliseconds>(lane.explore_interval * 2, seconds(5));
+  else if (!was_crowded) lane.explore_interval = milliseconds(100);
+  if (request.exploring || !was_crowded) lane.explore_at = SteadyClock::now() + lane.explore_interval;
 }
 
 void DeliveryWorker::maybe_idle() {
@@ -175,11 +243,17 @@ void DeliveryWorker::finished(Outcome outcome) {
   if (!outcome.receiver.empty())
     receivers_.finished(outcome.receiver, outcome.latency, outcome.result.kind == SendResult::Kind::transient,
                         SteadyClock::now());
+  const bool crowded_receiver = !outcome.receiver.empty() && lane.crowded.count(outcome.receiver) > 0;
   unrecorded_.push_back(std::move(outcome));
   flush();
   // The loop only needs waking when there is room for another claim (a timer cancelled per
   // message would cost a timerfd update each).
-  if (!stopping_ && lane.in_flight + lane.reserved + lane.chunk == lane.budget) wake_.cancel();
+  if (stopping_) return;
+  if (lane.in_flight + lane.reserved + lane.chunk == lane.budget) wake_.cancel();
+  else if (crowded_receiver && lane.claims_running == 0) {
+    const auto [room, threshold] = crowded_room(lane);
+    if (room >= threshold) wake_.cancel();
+  }
 }
 
 // Outcomes are recorded in batches, one transaction at a time, on the worker's thread. A batch

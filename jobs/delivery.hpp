@@ -81,12 +81,23 @@ class DeliveryWorker {
     std::size_t dead = 0;        // rows the claim finished as dead: claimed max_attempts times, never answered
     std::size_t deferred = 0;    // rows put back: their receiver had no room
     std::map<std::string, std::pair<std::size_t, std::chrono::microseconds>> deferrals;  // per receiver: count, last due
+    std::vector<std::int64_t> deferred_endpoints;  // of the rows put back
     std::optional<calendar::Instant> next_due;  // now when the batch was full
   };
-  Batch claim_and_compose(Lane& lane, std::size_t limit, const ReceiverRooms& rooms);  // on the lane's claims thread
-  void start_claim(Lane& lane);
-  void claimed(Lane& lane, std::size_t limit, std::chrono::steady_clock::time_point started, Batch batch,
+  struct ClaimRequest {
+    std::size_t limit = 0;
+    ReceiverRooms rooms;                            // each receiver's room when the claim started
+    std::vector<std::int64_t> excluded_endpoints;  // not claimed: their receivers have no room
+    bool exploring = false;                         // looking past crowded receivers for others' rows
+  };
+  Batch claim_and_compose(Lane& lane, const ClaimRequest& request);  // on the lane's claims thread
+  void start_claim(Lane& lane, std::size_t limit, bool exploring = false);
+  void claimed(Lane& lane, const ClaimRequest& request, std::chrono::steady_clock::time_point started, Batch batch,
                std::exception_ptr error);
+  std::pair<std::size_t, std::size_t> crowded_room(const Lane& lane) const;  // room, and room worth a claim
+  void note_crowding(Lane& lane, const ClaimRequest& request, const Batch& batch, std::size_t rows);
+  static constexpr std::size_t kMaxCrowdedEndpoints = 1000;
+  void consider_claims(Lane& lane, std::chrono::steady_clock::time_point now, std::chrono::steady_clock::duration& wait);
   void maybe_idle();
   void send(Lane& lane, Claimed item);
   void finished(Outcome outcome);

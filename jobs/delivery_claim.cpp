@@ -38,6 +38,7 @@ struct ClaimedRow {
 
 struct PutBack {
   std::size_t count = 0;
+  std::vector<std::int64_t> endpoints;  // of the rows put back
   std::map<std::string, std::pair<std::size_t, std::chrono::microseconds>> per_receiver;  // count, the last one's delay
 };
 
@@ -62,6 +63,7 @@ PutBack put_back_beyond_room(pqxx::work& tx, std::vector<ClaimedRow>& rows, cons
     last = std::min(max_deferral, room.defer_from + room.interval * static_cast<long>(count));
     ++count;
     ++put_back.count;
+    if (row.endpoint_id) put_back.endpoints.push_back(*row.endpoint_id);
     row.claimed_state = "deferred";
     ids.push_back(row.id);
     due.push_back(store::sql_instant(now + last));
@@ -78,7 +80,9 @@ PutBack put_back_beyond_room(pqxx::work& tx, std::vector<ClaimedRow>& rows, cons
 
 }  // namespace
 
-DeliveryWorker::Batch DeliveryWorker::claim_and_compose(Lane& lane, std::size_t limit, const ReceiverRooms& rooms) {
+DeliveryWorker::Batch DeliveryWorker::claim_and_compose(Lane& lane, const ClaimRequest& request) {
+  const std::size_t limit = request.limit;
+  const ReceiverRooms& rooms = request.rooms;
   const auto now = clock_.now();
   const auto now_sql = store::sql_instant(now);
   std::vector<ClaimedRow> rows;
@@ -155,6 +159,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(Lane& lane, std::size_t 
         "    lease_owner = $2, lease_expires_at = $1::timestamptz + $3::interval "
         "  WHERE n.ctid = ANY (ARRAY(SELECT ctid FROM notifications WHERE queued AND channel = $7 AND due_at <= $1 "
         "      AND (due_at, id) > ($4::timestamptz, $5::uuid) AND (state = 'pending' OR lease_expires_at <= $1) "
+        "      AND (endpoint_id IS NULL OR endpoint_id <> ALL ($8::bigint[])) "
         "      ORDER BY due_at, id LIMIT " + std::to_string(limit) + ")) "
         "    AND n.state IN ('pending', 'sending') AND n.due_at <= $1 AND (n.state = 'pending' OR n.lease_expires_at <= $1) "
         "  RETURNING n.id, n.channel, n.kind, n.recipient, n.payload, n.attempts, n.member_id, n.community_id, "
@@ -173,7 +178,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(Lane& lane, std::size_t 
         "  WHERE id = n.community_id AND n.channel = 'email' OFFSET 0) c ON true "
         "LEFT JOIN webhook_endpoints e ON e.id = n.endpoint_id ORDER BY n.due_at, n.id",
         now_sql, options_.owner, std::to_string(options_.lease.count()) + " milliseconds", from.due_at, from.id,
-        options_.max_attempts, lane.channel);
+        options_.max_attempts, lane.channel, store::bigint_array(request.excluded_endpoints));
     for (const auto& r : claimed) {
       ClaimedRow row;
       row.id = r[0].as<std::string>();
@@ -203,6 +208,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(Lane& lane, std::size_t 
     const auto put_back = put_back_beyond_room(tx, rows, rooms, now, options_.receivers.max_deferral, options_.owner);
     batch.deferred = put_back.count;
     batch.deferrals = put_back.per_receiver;
+    batch.deferred_endpoints = put_back.endpoints;
     // Rows come in queue order: the last is where this claim ended.
     if (!rows.empty()) reached = QueuePosition{claimed[claimed.size() - 1][20].as<std::string>(), rows.back().id};
     std::vector<std::int64_t> event_ids;

@@ -96,6 +96,14 @@ std::size_t ReceiverBook::share(const std::string& receiver, TimePoint now) cons
   return found == receivers_.end() ? std::max<std::size_t>(1, policy_.in_flight) : share_of(found->second, now);
 }
 
+std::size_t ReceiverBook::room(const std::string& receiver, TimePoint now) const {
+  const auto found = receivers_.find(receiver);
+  if (found == receivers_.end()) return std::max<std::size_t>(1, policy_.in_flight);
+  const Receiver& r = found->second;
+  const std::size_t share = share_of(r, now);
+  return now < r.rest_until || r.in_flight >= share ? 0 : share - r.in_flight;
+}
+
 ReceiverBook::Clock::duration ReceiverBook::latency(const std::string& receiver, TimePoint now) const {
   const auto found = receivers_.find(receiver);
   return found == receivers_.end() ? Clock::duration(kUnknownLatency) : latency_of(found->second, now);

@@ -59,6 +59,7 @@ class ReceiverBook {
   void deferred(const std::string& receiver, std::size_t count, TimePoint claimed_at, Clock::duration last_due);
 
   std::size_t share(const std::string& receiver, TimePoint now) const;
+  std::size_t room(const std::string& receiver, TimePoint now) const;  // what it may take now: 0 while rested
   Clock::duration latency(const std::string& receiver, TimePoint now) const;  // as estimated now
   bool resting(const std::string& receiver, TimePoint now) const;
   std::size_t in_flight(const std::string& receiver) const;
