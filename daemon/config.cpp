@@ -335,6 +335,12 @@ const std::vector<Setting>& settings() {
       {"webhook_max_host_connections", false,
        [](Config& c, const std::string& v) { c.webhook_max_host_connections = parse_integer(v, 1, 256); },
        [](const Config& c) { return std::to_string(c.webhook_max_host_connections); }},
+      {"webhook_max_endpoints_per_member", false,
+       [](Config& c, const std::string& v) { c.webhook_max_endpoints_per_member = parse_integer(v, 1, 1000); },
+       [](const Config& c) { return std::to_string(c.webhook_max_endpoints_per_member); }},
+      {"webhook_max_endpoints_per_community", false,
+       [](Config& c, const std::string& v) { c.webhook_max_endpoints_per_community = parse_integer(v, 1, 1000); },
+       [](const Config& c) { return std::to_string(c.webhook_max_endpoints_per_community); }},
       {"smtp_ca_file", false,
        [](Config& c, const std::string& v) {
          if (!v.empty() && v.front() != '/') throw std::invalid_argument("must be an absolute path to a PEM file of CA certificates");
@@ -372,6 +378,11 @@ const std::vector<Setting>& settings() {
       {"delivery_concurrency", false,
        [](Config& c, const std::string& v) { c.delivery_concurrency = parse_integer(v, 1, 5000); },
        [](const Config& c) { return std::to_string(c.delivery_concurrency); }},
+      duration_setting("delivery_lease", &Config::delivery_lease, std::chrono::seconds(1), std::chrono::hours(1),
+                       "1s and 1h"),
+      {"delivery_receiver_in_flight", false,
+       [](Config& c, const std::string& v) { c.delivery_receiver_in_flight = parse_integer(v, 1, 5000); },
+       [](const Config& c) { return std::to_string(c.delivery_receiver_in_flight); }},
       {"templates_dir", false,
        [](Config& c, const std::string& v) {
          if (v.empty()) throw std::invalid_argument("must not be empty");

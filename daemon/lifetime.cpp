@@ -245,6 +245,7 @@ class Daemon {
     jobs::DeliveryOptions options;
     options.owner = owner;
     options.max_in_flight = static_cast<std::size_t>(config_.delivery_concurrency);
+    options.lease = config_.delivery_lease;
     options.public_url = config_.public_url;
     options.mail_from = config_.mail_from;
     options.unsubscribe_mailto = config_.list_unsubscribe_mailto;

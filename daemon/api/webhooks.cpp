@@ -120,6 +120,34 @@ Reply created_endpoint(Call& call, const std::optional<std::int64_t>& member_id,
   return created(std::move(body));
 }
 
+// Whose endpoints are capped: the owning row (locked while counting) and its column in
+// webhook_endpoints.
+struct Owner {
+  const char* table;
+  const char* column;
+  const char* noun;  // "a member", for the refusal
+};
+constexpr Owner kMemberOwner{"members", "member_id", "a member"};
+constexpr Owner kCommunityOwner{"communities", "community_id", "a community"};
+
+// A refusal when the owner already has `cap` endpoints. Disabled endpoints count: they are the
+// owner's until deleted, and otherwise endpoints left to fail (or answer 410) could pile up
+// without bound. The owner's row is locked first (NO KEY UPDATE: it serialises creations for
+// one owner without blocking inserts that merely reference the row), so two concurrent
+// creations cannot both see room for one more; the count that follows sees the other's insert.
+std::optional<Reply> refuse_beyond_cap(Call& call, const Owner& owner, std::int64_t owner_id, int cap) {
+  call.tx.exec_params(std::string("SELECT 1 FROM ") + owner.table + " WHERE id = $1 FOR NO KEY UPDATE", owner_id);
+  const auto count = call.tx
+                         .exec_params(std::string("SELECT count(*) FROM webhook_endpoints WHERE ") + owner.column + " = $1",
+                                      owner_id)[0][0]
+                         .as<long long>();
+  if (count < cap) return std::nullopt;
+  return problem(422, "Unprocessable Content",
+                 std::string(owner.noun) + " may have at most " + std::to_string(cap) +
+                     (cap == 1 ? " webhook endpoint" : " webhook endpoints") + "; delete one to add another",
+                 boost::json::object{{"limit", cap}});
+}
+
 Reply create_member_webhook(Call& call) {
   const auto member_id = parse_id(call.param("id"));
   if (!member_id) return not_found("member");
@@ -136,6 +164,8 @@ Reply create_member_webhook(Call& call) {
     }
   }
   if (auto error = in.finish()) return *error;
+  if (auto refusal = refuse_beyond_cap(call, kMemberOwner, *member_id, call.services.config.webhook_max_endpoints_per_member))
+    return *refusal;
   return created_endpoint(call, member_id, std::nullopt, f);
 }
 
@@ -152,6 +182,8 @@ Reply create_community_webhook(Call& call) {
   const Fields f = read_common(in);
   if (auto error = in.finish()) return *error;
   if (c->status == "archived") return conflict("the community " + c->slug + " is archived");
+  if (auto refusal = refuse_beyond_cap(call, kCommunityOwner, c->id, call.services.config.webhook_max_endpoints_per_community))
+    return *refusal;
   return created_endpoint(call, std::nullopt, c->id, f);
 }
 

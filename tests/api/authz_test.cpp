@@ -214,6 +214,10 @@ class AuthzBase : public ApiTest {
  protected:
   void SetUp() override {
     ApiTest::SetUp();
+    // Every allowed persona makes the member (and community alpha) an endpoint; the caps have
+    // tests of their own (webhooks_test.cpp).
+    config.webhook_max_endpoints_per_member = 1000;
+    config.webhook_max_endpoints_per_community = 1000;
     database_ = std::make_unique<convene::store::Database>(convene::store::PoolOptions{db.url(), 4});
     api_ = std::make_unique<convene::api::Api>(
         convene::api::v1_api(convene::api::Services{*database_, config, clock, nullptr, [] {}, templates()}));

@@ -2,8 +2,12 @@
 #include "support/api_fixture.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <pqxx/pqxx>
 
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
 
 using convene::testing::ApiTest;
 namespace json = boost::json;
@@ -22,6 +26,16 @@ class Webhooks : public ApiTest {
     coordinator_token = token_for(coordinator);
   }
   std::string path(std::int64_t member_id) { return "/v1/members/" + std::to_string(member_id) + "/webhooks"; }
+  static std::string endpoint(int n) {
+    return json::serialize(json::object{{"url", "https://hooks.example.org/" + std::to_string(n)}});
+  }
+  long long endpoints_of_member(std::int64_t member_id) {
+    return count("SELECT count(*) FROM webhook_endpoints WHERE member_id = " + std::to_string(member_id));
+  }
+  long long endpoints_of_data_science() {
+    return count("SELECT count(*) FROM webhook_endpoints e JOIN communities c ON c.id = e.community_id "
+                 "WHERE c.slug = 'data-science'");
+  }
 
   std::int64_t member = 0, other = 0, coordinator = 0;
   std::string member_token, coordinator_token;
@@ -91,4 +105,91 @@ TEST_F(Webhooks, RotationKeepsThePreviousSecretForADay) {
   EXPECT_EQ(r.json.at("previous_secret_expires_at").as_string(), "2026-11-29T12:00:00Z");
   EXPECT_EQ(count("SELECT count(*) FROM webhook_endpoints WHERE previous_secret = '" + first + "'"), 1);
   EXPECT_EQ(post("/v1/webhooks/" + id + "/rotate-secret", token_for(other)).status, 403);
+}
+
+// Endpoints per member are capped (webhook_max_endpoints_per_member): beyond the cap a creation
+// is refused with 422 and makes nothing; disabled endpoints count; deleting one makes room.
+TEST_F(Webhooks, AMemberHasAtMostTheCapOfEndpoints) {
+  config.webhook_max_endpoints_per_member = 2;  // read by the API on every request
+  const auto first = post(path(member), member_token, endpoint(1));
+  ASSERT_EQ(first.status, 201) << first.describe();
+  ASSERT_EQ(post(path(member), member_token, endpoint(2)).status, 201);
+
+  const auto third = post(path(member), member_token, endpoint(3));
+  EXPECT_EQ(third.status, 422) << third.describe();
+  EXPECT_EQ(third.content_type, "application/problem+json");
+  ASSERT_TRUE(third.json.is_object()) << third.describe();
+  EXPECT_EQ(third.json.at("detail").as_string(), "a member may have at most 2 webhook endpoints; delete one to add another");
+  EXPECT_EQ(third.json.at("limit").as_int64(), 2);
+  EXPECT_EQ(endpoints_of_member(member), 2);
+  EXPECT_EQ(post(path(member), admin_token, endpoint(3)).status, 422) << "an admin is held to the member's cap too";
+  EXPECT_EQ(post(path(other), token_for(other), endpoint(1)).status, 201) << "another member has a cap of their own";
+
+  const auto first_id = first.json.at("id").as_int64();
+  sql("UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = 'test' WHERE id = $1", first_id);
+  EXPECT_EQ(post(path(member), member_token, endpoint(3)).status, 422) << "a disabled endpoint still counts";
+  EXPECT_EQ(endpoints_of_member(member), 2);
+
+  ASSERT_EQ(request("DELETE", "/v1/webhooks/" + std::to_string(first_id), member_token).status, 204);
+  const auto again = post(path(member), member_token, endpoint(3));
+  EXPECT_EQ(again.status, 201) << "deleting one makes room: " << again.describe();
+  EXPECT_EQ(endpoints_of_member(member), 2);
+}
+
+TEST_F(Webhooks, ACommunityHasAtMostTheCapOfEndpoints) {
+  config.webhook_max_endpoints_per_community = 2;
+  const std::string community_path = "/v1/communities/data-science/webhooks";
+  const auto first = post(community_path, coordinator_token, endpoint(1));
+  ASSERT_EQ(first.status, 201) << first.describe();
+  ASSERT_EQ(post(community_path, coordinator_token, endpoint(2)).status, 201);
+  // A member's endpoint limited to the community is the member's, not the community's.
+  ASSERT_EQ(post(path(member), member_token,
+                 json::serialize(json::object{{"url", "https://hooks.example.org/m"}, {"communities", json::array{"data-science"}}}))
+                .status,
+            201);
+
+  const auto third = post(community_path, coordinator_token, endpoint(3));
+  EXPECT_EQ(third.status, 422) << third.describe();
+  EXPECT_EQ(third.content_type, "application/problem+json");
+  ASSERT_TRUE(third.json.is_object()) << third.describe();
+  EXPECT_EQ(third.json.at("detail").as_string(),
+            "a community may have at most 2 webhook endpoints; delete one to add another");
+  EXPECT_EQ(endpoints_of_data_science(), 2);
+  EXPECT_EQ(post(community_path, admin_token, endpoint(3)).status, 422) << "an admin is held to the community's cap too";
+  EXPECT_EQ(post("/v1/communities/gardening/webhooks", admin_token, endpoint(1)).status, 201)
+      << "another community has a cap of its own";
+
+  ASSERT_EQ(request("DELETE", "/v1/webhooks/" + std::to_string(first.json.at("id").as_int64()), coordinator_token).status, 204);
+  const auto again = post(community_path, coordinator_token, endpoint(3));
+  EXPECT_EQ(again.status, 201) << "deleting one makes room: " << again.describe();
+  EXPECT_EQ(endpoints_of_data_science(), 2);
+}
+
+// Two creations at once cannot both take the last place: a creation waits for the lock on its
+// owner's row and counts once the other has committed. The other creation here is the test's
+// own transaction, holding that lock with its insert not yet committed; without the lock the
+// API would count one endpoint, make a second, and the owner would end with three.
+TEST_F(Webhooks, ACreationInFlightElsewhereIsCountedOnceItCommits) {
+  using namespace std::chrono_literals;
+  config.webhook_max_endpoints_per_member = 2;
+  ASSERT_EQ(post(path(member), member_token, endpoint(1)).status, 201);
+
+  std::future<convene::testing::ApiResponse> creation;  // outlives the transaction, which a failure rolls back
+  pqxx::connection connection(db.url());
+  pqxx::work elsewhere(connection);
+  elsewhere.exec_params("SELECT 1 FROM members WHERE id = $1 FOR NO KEY UPDATE", member);
+  elsewhere.exec_params(
+      "INSERT INTO webhook_endpoints (member_id, url, secret, created_at, updated_at) "
+      "VALUES ($1, 'https://hooks.example.org/elsewhere', 'whsec_elsewhere', now(), now())",
+      member);
+  creation = std::async(std::launch::async, [&] { return post(path(member), member_token, endpoint(2)); });
+  bool waited = false;
+  for (int i = 0; i < 200 && !waited && creation.wait_for(25ms) != std::future_status::ready; ++i)
+    waited = count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 1;
+  EXPECT_TRUE(waited) << "the creation did not wait for the lock on the member's row";
+  elsewhere.commit();
+
+  const auto r = creation.get();
+  EXPECT_EQ(r.status, 422) << r.describe();
+  EXPECT_EQ(endpoints_of_member(member), 2);
 }

@@ -170,6 +170,45 @@ TEST(Config, WebhookConnectionsPerReceiverAreBounded) {
   EXPECT_TRUE(mentions(problems_of(file.path(), {}), "webhook_max_host_connections"));
 }
 
+TEST(Config, WebhookEndpointCapsAreConfigurableWithinBounds) {
+  const Config defaults = load_config(std::nullopt, {});
+  EXPECT_EQ(defaults.webhook_max_endpoints_per_member, 10);
+  EXPECT_EQ(defaults.webhook_max_endpoints_per_community, 10);
+  ConfigFile file("webhook_max_endpoints_per_member = 3\nwebhook_max_endpoints_per_community = 1000\n");
+  const Config c = load_config(file.path(), {});
+  EXPECT_EQ(c.webhook_max_endpoints_per_member, 3);
+  EXPECT_EQ(c.webhook_max_endpoints_per_community, 1000);
+  EXPECT_EQ(load_config(std::nullopt, {{"CONVENE_WEBHOOK_MAX_ENDPOINTS_PER_MEMBER", "1"}}).webhook_max_endpoints_per_member, 1);
+  EXPECT_EQ(problems_of(std::nullopt, {{"CONVENE_WEBHOOK_MAX_ENDPOINTS_PER_MEMBER", "0"}}),
+            (std::vector<std::string>{"CONVENE_WEBHOOK_MAX_ENDPOINTS_PER_MEMBER must be a whole number from 1 to 1000"}));
+  ConfigFile bad("webhook_max_endpoints_per_community = 1001\n");
+  EXPECT_TRUE(mentions(problems_of(bad.path(), {}), "webhook_max_endpoints_per_community must be a whole number from 1 to 1000"));
+}
+
+TEST(Config, DeliveryLeaseAndPerReceiverInFlightAreConfigurableWithinBounds) {
+  const Config defaults = load_config(std::nullopt, {});
+  EXPECT_EQ(defaults.delivery_lease, 2min);
+  EXPECT_EQ(defaults.delivery_receiver_in_flight, 100);
+  ConfigFile file("delivery_lease = \"30s\"\ndelivery_receiver_in_flight = 5000\n");
+  const Config c = load_config(file.path(), {});
+  EXPECT_EQ(c.delivery_lease, 30s);
+  EXPECT_EQ(c.delivery_receiver_in_flight, 5000);
+  EXPECT_EQ(load_config(std::nullopt, {{"CONVENE_DELIVERY_LEASE", "1h"}}).delivery_lease, 1h);
+  EXPECT_EQ(problems_of(std::nullopt, {{"CONVENE_DELIVERY_LEASE", "500ms"}}),
+            (std::vector<std::string>{"CONVENE_DELIVERY_LEASE must be between 1s and 1h"}));
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_DELIVERY_LEASE", "61m"}}), "CONVENE_DELIVERY_LEASE must be between 1s and 1h"));
+  EXPECT_TRUE(mentions(problems_of(std::nullopt, {{"CONVENE_DELIVERY_LEASE", "soon"}}), "CONVENE_DELIVERY_LEASE must be a duration"));
+  EXPECT_EQ(problems_of(std::nullopt, {{"CONVENE_DELIVERY_RECEIVER_IN_FLIGHT", "0"}}),
+            (std::vector<std::string>{"CONVENE_DELIVERY_RECEIVER_IN_FLIGHT must be a whole number from 1 to 5000"}));
+  ConfigFile bad("delivery_receiver_in_flight = 5001\n");
+  EXPECT_TRUE(mentions(problems_of(bad.path(), {}), "delivery_receiver_in_flight must be a whole number from 1 to 5000"));
+  std::string all;
+  for (const auto& line : describe(defaults)) all += line + "\n";
+  for (const char* line : {"webhook_max_endpoints_per_member = 10\n", "webhook_max_endpoints_per_community = 10\n",
+                           "delivery_lease = 120000ms\n", "delivery_receiver_in_flight = 100\n"})
+    EXPECT_NE(all.find(line), std::string::npos) << line << "missing from\n" << all;
+}
+
 TEST(Config, DigestBatchesAreConfigurableWithinBounds) {
   ConfigFile file("digest_batch = 500\ndigest_chains = 4\n");
   const auto config = load_config(file.path(), {});
