@@ -246,6 +246,7 @@ class Daemon {
     options.owner = owner;
     options.max_in_flight = static_cast<std::size_t>(config_.delivery_concurrency);
     options.lease = config_.delivery_lease;
+    options.receivers.in_flight = static_cast<std::size_t>(config_.delivery_receiver_in_flight);
     options.public_url = config_.public_url;
     options.mail_from = config_.mail_from;
     options.unsubscribe_mailto = config_.list_unsubscribe_mailto;
@@ -325,6 +326,8 @@ class Daemon {
       out.counter("convene_notifications_dead_total", "Notifications that failed for good.", static_cast<double>(d.dead));
       out.counter("convene_notifications_cancelled_total", "Notifications dropped unsent (endpoint disabled).", static_cast<double>(d.cancelled));
       out.counter("convene_notifications_suppressed_total", "Emails finished unsent at claim: their address is suppressed (a permanent refusal).", static_cast<double>(d.suppressed));
+      out.counter("convene_notifications_deferred_total", "Webhooks put back at claim, unattempted: their receiver had no room (its share of the slots was in use, or it was rested).", static_cast<double>(d.deferred));
+      out.counter("convene_delivery_record_failures_total", "Batches of delivery outcomes the database did not take (kept and recorded again).", static_cast<double>(d.record_failures));
     }
     return out.str();
   }
