@@ -99,7 +99,7 @@ struct Config {
   int webhook_max_host_connections = 32;  // requests at once to one receiver (scheme://host:port)
   int webhook_max_endpoints_per_member = 10;     // webhook endpoints one member may own
   int webhook_max_endpoints_per_community = 10;  // webhook endpoints one community may have
-  int delivery_concurrency = 1000;  // messages in flight on this instance
+  int delivery_concurrency = 1000;  // messages in flight on this instance, per channel
   std::chrono::milliseconds delivery_lease{120000};  // lease of a notification being delivered
   int delivery_receiver_in_flight = 100;  // messages in flight to one webhook receiver (scheme://host:port)
   std::filesystem::path templates_dir;  // defaults to the compiled-in CONVENE_TEMPLATES_DIR
