@@ -24,6 +24,7 @@
 #include <ctime>
 #include <future>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string_view>
 #include <tuple>
@@ -278,6 +279,21 @@ std::size_t FakeSmtpServer::rcpt_count(const std::string& address) const {
   std::lock_guard lock(mutex_);
   const auto it = rcpts_.find(address);
   return it == rcpts_.end() ? 0 : it->second;
+}
+
+void FakeSmtpServer::set_random_faults(double temporary_failure_ratio, double drop_ratio, unsigned seed) {
+  std::lock_guard lock(mutex_);
+  random_faults_.emplace(RandomFaults{temporary_failure_ratio, drop_ratio, std::mt19937(seed), 0, 0});
+}
+
+std::size_t FakeSmtpServer::temporary_failures() const {
+  std::lock_guard lock(mutex_);
+  return random_faults_ ? random_faults_->temporary_failures : 0;
+}
+
+std::size_t FakeSmtpServer::dropped() const {
+  std::lock_guard lock(mutex_);
+  return random_faults_ ? random_faults_->dropped : 0;
 }
 
 void FakeSmtpServer::drop_next(const std::string& point, int times) {
@@ -645,6 +661,36 @@ asio::awaitable<void> FakeSmtpServer::session(std::shared_ptr<Session> s) {
         if (refusal) {
           const std::string refused = std::to_string(refusal->code) + " " + refusal->text + "\r\n";
           open = co_await write_text(*s, refused);
+          continue;
+        }
+        enum class Chance { accept, temporary_failure, drop } chance = Chance::accept;
+        {
+          std::lock_guard lock(mutex_);
+          if (random_faults_) {
+            const double draw = std::uniform_real_distribution<double>(0.0, 1.0)(random_faults_->generator);
+            if (draw < random_faults_->temporary_failure_ratio) {
+              chance = Chance::temporary_failure;
+              ++random_faults_->temporary_failures;
+            } else if (draw < random_faults_->temporary_failure_ratio + random_faults_->drop_ratio) {
+              chance = Chance::drop;
+              ++random_faults_->dropped;
+            }
+          }
+        }
+        if (chance == Chance::temporary_failure) {
+          const std::string later = "451 4.3.0 try again later\r\n";
+          open = co_await write_text(*s, later);
+          continue;
+        }
+        if (chance == Chance::drop) {  // kept, but the client never hears so
+          s->message.data = std::move(data);
+          {
+            std::lock_guard lock(mutex_);
+            messages_.push_back(std::move(s->message));
+          }
+          received_.notify_all();
+          fault = Fault{Fault::Action::drop, 0, ""};  // named: GCC 12 destroys a temporary in a co_await twice
+          open = co_await apply_fault(*s, fault);
           continue;
         }
         if (options_.final_reply_delay.count() > 0) {

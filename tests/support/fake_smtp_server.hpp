@@ -20,6 +20,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -79,6 +81,15 @@ class FakeSmtpServer {
   void refuse_recipient(const std::string& address, int code, std::string text, const std::string& point = "RCPT");
   // RCPT TO commands received for `address`, refused ones included.
   std::size_t rcpt_count(const std::string& address) const;
+  // From now on, each message at its final dot (after fail_next, drop_next, hang_next and
+  // refuse_recipient had their say) is, at random: answered "451 4.3.0 try again later" and not
+  // kept, with probability `temporary_failure_ratio`; kept, then its connection closed without
+  // a reply, with probability `drop_ratio` (the client cannot know it arrived: a copy sent again
+  // is legitimate); accepted otherwise. The draws come from std::mt19937 seeded with `seed`, so
+  // a run's sequence of faults is reproducible (which message gets which depends on arrival order).
+  void set_random_faults(double temporary_failure_ratio, double drop_ratio, unsigned seed);
+  std::size_t temporary_failures() const;  // 451s answered by set_random_faults
+  std::size_t dropped() const;             // connections closed by set_random_faults after keeping a message
 
   FakeSmtpServer();  // plain SMTP, no AUTH (not a default argument: Options' initialisers need the class complete)
   explicit FakeSmtpServer(Options options);
@@ -160,6 +171,12 @@ class FakeSmtpServer {
   };
   std::map<std::string, Refusal> refusals_;  // by address
   std::map<std::string, std::size_t> rcpts_;  // RCPT TO received, by address
+  struct RandomFaults {
+    double temporary_failure_ratio = 0, drop_ratio = 0;
+    std::mt19937 generator;
+    std::size_t temporary_failures = 0, dropped = 0;
+  };
+  std::optional<RandomFaults> random_faults_;
 
   std::thread thread_;
 };
