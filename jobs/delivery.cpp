@@ -187,14 +187,16 @@ void DeliveryWorker::claimed(Lane& lane, const ClaimRequest& request, SteadyCloc
   else wake_.cancel();
 }
 
-// Enters, keeps or leaves the lane's crowded state (Lane::crowded) after a claim.
+// Enters, keeps or leaves the lane's crowded state (Lane::crowded) after a claim. It ends when
+// a claim of the crowded receivers' rows comes back short: their backlog is drained (or not
+// due yet). A look past them that found other receivers' rows looks again at once while it
+// comes back full, else in 100 ms; one that found nothing waits twice as long as before.
 void DeliveryWorker::note_crowding(Lane& lane, const ClaimRequest& request, const Batch& batch, std::size_t rows) {
   using namespace std::chrono;
   const bool crowded = batch.deferred > 0 && batch.deferred * 2 >= request.limit;
   const bool was_crowded = !lane.crowded.empty();
   if (!was_crowded && !crowded) return;
-  // Leave it when the queue ran short, or when looking past the crowded receivers found others' rows.
-  if (rows < request.limit || (request.exploring && !crowded)) {
+  if (!request.exploring && rows < request.limit) {
     lane.crowded.clear();
     lane.crowded_endpoints.clear();
     lane.explore_interval = milliseconds(100);
@@ -206,9 +208,15 @@ void DeliveryWorker::note_crowding(Lane& lane, const ClaimRequest& request, cons
   std::sort(endpoints.begin(), endpoints.end());
   endpoints.erase(std::unique(endpoints.begin(), endpoints.end()), endpoints.end());
   if (endpoints.size() > kMaxCrowdedEndpoints) endpoints.resize(kMaxCrowdedEndpoints);
-  if (request.exploring) lane.explore_interval = std::min<milliseconds>(lane.explore_interval * 2, seconds(5));
-  else if (!was_crowded) lane.explore_interval = milliseconds(100);
-  if (request.exploring || !was_crowded) lane.explore_at = SteadyClock::now() + lane.explore_interval;
+  const auto now = SteadyClock::now();
+  if (request.exploring) {
+    const bool found_others = rows > batch.deferred;
+    lane.explore_interval = found_others ? milliseconds(100) : std::min<milliseconds>(lane.explore_interval * 2, seconds(5));
+    lane.explore_at = found_others && rows == request.limit ? now : now + lane.explore_interval;
+  } else if (!was_crowded) {
+    lane.explore_interval = milliseconds(100);
+    lane.explore_at = now + lane.explore_interval;
+  }
 }
 
 void DeliveryWorker::maybe_idle() {

@@ -77,10 +77,10 @@ struct DeliveryWorker::Lane {
   std::size_t in_flight = 0, claims_running = 0, reserved = 0;  // reserved: slots the claims on their way may fill
   std::chrono::steady_clock::time_point last_look{}, pause_until{};
   std::optional<calendar::Instant> next_due;
-  // After a claim that had to put back half its rows or more (its receivers had no room), the
-  // next claims take only what those receivers have room for, and now and then (100 ms,
-  // doubling to 5 s while it finds nothing else) one looks past them for other receivers' rows:
-  // a backlog for one receiver is not claimed and put back over and over.
+  // After a claim that had to put back half its rows or more (their receivers had no room),
+  // the lane is crowded: its claims take only what those receivers have room for, and other
+  // claims look past their endpoints for other receivers' rows (DeliveryWorker::note_crowding),
+  // so a backlog for one receiver is not claimed and put back over and over.
   std::set<std::string> crowded;             // the receivers of the rows put back
   std::vector<std::int64_t> crowded_endpoints;  // their endpoints, left out when looking past them
   std::chrono::steady_clock::time_point explore_at{};
