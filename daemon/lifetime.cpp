@@ -247,6 +247,8 @@ class Daemon {
     options.max_in_flight = static_cast<std::size_t>(config_.delivery_concurrency);
     options.lease = config_.delivery_lease;
     options.receivers.in_flight = static_cast<std::size_t>(config_.delivery_receiver_in_flight);
+    // A receiver measured fast may use up to half of the lane.
+    options.receivers.max_in_flight = std::max(options.receivers.in_flight, options.max_in_flight / 2);
     options.public_url = config_.public_url;
     options.mail_from = config_.mail_from;
     options.unsubscribe_mailto = config_.list_unsubscribe_mailto;

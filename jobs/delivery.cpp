@@ -51,11 +51,12 @@ DeliveryCounters DeliveryWorker::counters() const {
 
 namespace {
 
-// A claim's size: a power of two from 16 up to the lane's chunk (each size is a prepared
-// statement of its own on every connection).
-std::size_t claim_size(std::size_t wanted, std::size_t chunk) {
+// A claim for `room` messages: the largest power of two that fits, from 16 up to the lane's
+// chunk (each size is a prepared statement of its own on every connection). Rounding up
+// would put back what does not fit, on every claim.
+std::size_t claim_size(std::size_t room, std::size_t chunk) {
   std::size_t size = 16;
-  while (size < wanted && size < chunk) size *= 2;
+  while (size * 2 <= room && size * 2 <= chunk) size *= 2;
   return std::min(size, chunk);
 }
 
@@ -87,7 +88,7 @@ void DeliveryWorker::consider_claims(Lane& lane, SteadyClock::time_point now, St
     if (resting || lane.claims_running > 0 || !room) return;
     const auto [crowded_room_now, threshold] = crowded_room(lane);
     if (crowded_room_now >= threshold) {
-      start_claim(lane, claim_size(crowded_room_now + 16, lane.chunk));
+      start_claim(lane, claim_size(crowded_room_now, lane.chunk));
     } else if (now >= lane.explore_at) {
       start_claim(lane, lane.chunk, true);
     } else {

@@ -27,11 +27,13 @@ ReceiverBook::Clock::duration ReceiverBook::latency_of(const Receiver& r, TimePo
 }
 
 std::size_t ReceiverBook::share_of(const Receiver& r, TimePoint now) const {
-  const double latency = std::chrono::duration<double, std::milli>(latency_of(r, now)).count();
+  const double latency = std::max(1.0, std::chrono::duration<double, std::milli>(latency_of(r, now)).count());
   const double slow = static_cast<double>(policy_.slow_latency.count());
-  const std::size_t full = std::max<std::size_t>(1, policy_.in_flight);
-  if (latency <= slow) return full;
-  return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(full) * slow / latency));
+  const std::size_t base = std::max<std::size_t>(1, policy_.in_flight);
+  if (r.latency_ms <= 0 && latency <= slow) return base;  // not measured yet
+  const double share = static_cast<double>(base) * slow / latency;
+  const std::size_t most = std::max(base, policy_.max_in_flight);
+  return std::clamp<std::size_t>(static_cast<std::size_t>(std::min(share, static_cast<double>(most))), 1, most);
 }
 
 ReceiverRooms ReceiverBook::rooms(TimePoint now) {

@@ -2,9 +2,11 @@
 // Fair shares of the delivery worker's in-flight slots across webhook receivers
 // (scheme://host:port). Pure: the caller passes the time and reports what happened.
 //
-// Each receiver may have `in_flight` messages in flight at once; a slow one (answers slower
-// than `slow_latency` on average) fewer, in proportion: a receiver taking 9 s gets a ninth of
-// what one taking a second gets, so slow receivers cannot hold the slots everyone shares.
+// Each receiver may have `in_flight` messages in flight at once when it answers in
+// `slow_latency`, and a share in inverse proportion to its latency otherwise: a receiver taking
+// 9 s gets a ninth of that, so slow receivers cannot hold the slots everyone shares, and one
+// measured fast gets more, up to `max_in_flight` (a single busy receiver can use the lane).
+// Before its first answer a receiver gets `in_flight`.
 // Messages claimed beyond a receiver's room go back to the queue, due when the receiver is
 // expected to take them: spread at the rate it answers (its share over its latency), so a
 // backlog for a slow receiver is claimed again about when it can be sent, not on every claim.
@@ -18,7 +20,8 @@
 namespace convene::jobs {
 
 struct ReceiverPolicy {
-  std::size_t in_flight = 100;                  // a receiver's share of messages in flight at once
+  std::size_t in_flight = 100;                  // a receiver's share of messages in flight at once, at slow_latency
+  std::size_t max_in_flight = 500;              // the most a fast receiver's share grows to
   std::chrono::milliseconds slow_latency{1000};  // slower than this on average: the share shrinks in proportion
   int failures_before_rest = 3;                  // transient failures in a row before the receiver is rested
   std::chrono::milliseconds first_rest{1000};    // doubled for each failure after those

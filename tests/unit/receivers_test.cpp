@@ -14,6 +14,7 @@ const ReceiverBook::TimePoint t0 = ReceiverBook::TimePoint{} + 1h;
 ReceiverPolicy policy() {
   ReceiverPolicy p;
   p.in_flight = 100;
+  p.max_in_flight = 400;
   p.slow_latency = 1s;
   p.failures_before_rest = 3;
   p.first_rest = 1s;
@@ -49,9 +50,13 @@ TEST(ReceiverBook, ASlowReceiversShareShrinksWithItsLatency) {
     book.finished("https://slow.example", 9s, false, t0 + 9s);
   }
   EXPECT_EQ(book.share("https://slow.example", t0 + 9s), 11u);
+  // One measured fast gets more, up to max_in_flight; one answering in 400 ms two and a half times.
   book.started("https://fast.example", t0);
   book.finished("https://fast.example", 50ms, false, t0 + 50ms);
-  EXPECT_EQ(book.share("https://fast.example", t0 + 50ms), 100u);
+  EXPECT_EQ(book.share("https://fast.example", t0 + 50ms), 400u);
+  book.started("https://medium.example", t0);
+  book.finished("https://medium.example", 400ms, false, t0 + 400ms);
+  EXPECT_EQ(book.share("https://medium.example", t0 + 400ms), 250u);
 }
 
 // Before its first answer a receiver that keeps what it was sent is as slow as it has kept it.
