@@ -55,6 +55,7 @@ namespace {
 // chunk (each size is a prepared statement of its own on every connection). Rounding up
 // would put back what does not fit, on every claim.
 std::size_t claim_size(std::size_t room, std::size_t chunk) {
+  if (room >= chunk) return chunk;
   std::size_t size = 16;
   while (size * 2 <= room && size * 2 <= chunk) size *= 2;
   return std::min(size, chunk);
