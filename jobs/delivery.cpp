@@ -33,10 +33,7 @@ DeliveryWorker::DeliveryWorker(asio::any_io_executor loop, store::Database& data
       receivers_(options_.receivers) {}
 
 DeliveryWorker::~DeliveryWorker() {
-  for (auto& lane : lanes_) {
-    lane->claims.join();
-    lane->explorations.join();
-  }
+  for (auto& lane : lanes_) lane->claims.join();
   records_.join();
 }
 
@@ -89,14 +86,15 @@ void DeliveryWorker::consider_claims(Lane& lane, SteadyClock::time_point now, St
   if (!lane.crowded.empty()) {
     // While claims run or there is no room, only their results or finished sends (which
     // cancel the timer) matter for this lane.
-    if (resting) wait = std::min<SteadyClock::duration>(wait, lane.pause_until - now);
-    if (resting || !room) return;
-    const bool claiming = lane.claims_running > (lane.exploring ? 1u : 0u);
+    if (resting || lane.claims_running > 0 || !room) return;
     const auto [crowded_room_now, threshold] = crowded_room(lane);
-    if (!claiming && crowded_room_now >= threshold) start_claim(lane, claim_size(crowded_room_now, lane.chunk));
-    if (lane.exploring) return;
-    if (now >= lane.explore_at) start_claim(lane, lane.chunk, true);
-    else wait = std::min<SteadyClock::duration>(wait, lane.explore_at - now);
+    if (crowded_room_now >= threshold) {
+      start_claim(lane, claim_size(crowded_room_now, lane.chunk));
+    } else if (now >= lane.explore_at) {
+      start_claim(lane, lane.chunk, true);
+    } else {
+      wait = std::min<SteadyClock::duration>(wait, lane.explore_at - now);
+    }
     return;
   }
   const bool poll = now - lane.last_look >= options_.poll_interval;
@@ -140,12 +138,8 @@ void DeliveryWorker::start_claim(Lane& lane, std::size_t limit, bool exploring) 
   request.exploring = exploring;
   // Each receiver's room as it is now (only webhooks have receivers of their own).
   if (lane.channel == "webhook") request.rooms = receivers_.rooms(started);
-  if (exploring) {
-    request.excluded_endpoints = lane.crowded_endpoints;
-    lane.exploring = true;
-  }
-  auto& thread = exploring ? lane.explorations : lane.claims;
-  asio::post(thread, [this, &lane, started, request = std::move(request)]() mutable {
+  if (exploring) request.excluded_endpoints = lane.crowded_endpoints;
+  asio::post(lane.claims, [this, &lane, started, request = std::move(request)]() mutable {
     Batch batch;
     std::exception_ptr error;
     try {
@@ -163,7 +157,6 @@ void DeliveryWorker::claimed(Lane& lane, const ClaimRequest& request, SteadyCloc
                              std::exception_ptr error) {
   --lane.claims_running;
   lane.reserved -= request.limit;
-  if (request.exploring) lane.exploring = false;
   if (error) {
     try {
       std::rethrow_exception(error);
@@ -267,7 +260,7 @@ void DeliveryWorker::finished(Outcome outcome) {
   // message would cost a timerfd update each).
   if (stopping_) return;
   if (lane.in_flight + lane.reserved + lane.chunk == lane.budget) wake_.cancel();
-  else if (crowded_receiver && lane.claims_running == (lane.exploring ? 1u : 0u)) {
+  else if (crowded_receiver && lane.claims_running == 0) {
     const auto [room, threshold] = crowded_room(lane);
     if (room >= threshold) wake_.cancel();
   }

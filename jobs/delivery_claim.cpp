@@ -99,14 +99,10 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(Lane& lane, const ClaimR
   // start when the last claim came back short, and at least once a second, for rows that
   // became due behind the position (a crashed instance's lease that ran out, a late commit).
   const auto steady_now = std::chrono::steady_clock::now();
-  // A look past crowded receivers runs on a thread of its own beside the lane's claims: it
-  // walks from the start and leaves the lane's position alone.
-  const bool positioned = !request.exploring;
-  if (positioned && lane.position && steady_now - lane.walked_from_start >= std::chrono::seconds(1)) lane.position.reset();
-  if (positioned && !lane.position) lane.walked_from_start = steady_now;
+  if (lane.position && steady_now - lane.walked_from_start >= std::chrono::seconds(1)) lane.position.reset();
+  if (!lane.position) lane.walked_from_start = steady_now;
   using QueuePosition = Lane::QueuePosition;
-  const QueuePosition start{"-infinity", "00000000-0000-0000-0000-000000000000"};
-  const QueuePosition from = positioned ? lane.position.value_or(start) : start;
+  const QueuePosition from = lane.position.value_or(QueuePosition{"-infinity", "00000000-0000-0000-0000-000000000000"});
   std::optional<QueuePosition> reached;
   std::string link_key;
   {
@@ -241,7 +237,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(Lane& lane, const ClaimR
     batch.next_due = next.empty() || next[0][0].is_null() ? std::nullopt
                                                           : std::optional(store::parse_sql_instant(next[0][0].c_str()));
   });
-  if (positioned) lane.position = rows.size() == limit ? reached : std::nullopt;
+  lane.position = rows.size() == limit ? reached : std::nullopt;
 
   std::vector<Claimed>& out = batch.items;
   out.reserve(rows.size());

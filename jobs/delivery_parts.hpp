@@ -62,9 +62,6 @@ struct DeliveryWorker::Lane {
   // (the claim does not lock before it updates). Two at once measured slower on two cores.
   const std::size_t chunk;
   boost::asio::thread_pool claims{1};
-  // Looks past crowded receivers (below) run here, so that their walk over the crowded rows
-  // never holds up the claims of what those receivers have room for.
-  boost::asio::thread_pool explorations{1};
 
   // Claims-thread state: where the last full claim ended in the queue's order (due_at as
   // PostgreSQL wrote it, id), and when a claim last walked the queue from its start.
@@ -87,7 +84,6 @@ struct DeliveryWorker::Lane {
   std::set<std::string> crowded;             // the receivers of the rows put back
   std::vector<std::int64_t> crowded_endpoints;  // their endpoints, left out when looking past them
   std::chrono::steady_clock::time_point explore_at{};
-  bool exploring = false;  // a look past them is on its way (counted in claims_running too)
   std::chrono::milliseconds explore_interval{100};
 };
 
