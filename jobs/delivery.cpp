@@ -86,6 +86,7 @@ void DeliveryWorker::consider_claims(Lane& lane, SteadyClock::time_point now, St
   if (!lane.crowded.empty()) {
     // While claims run or there is no room, only their results or finished sends (which
     // cancel the timer) matter for this lane.
+    if (resting) wait = std::min<SteadyClock::duration>(wait, lane.pause_until - now);
     if (resting || lane.claims_running > 0 || !room) return;
     const auto [crowded_room_now, threshold] = crowded_room(lane);
     if (crowded_room_now >= threshold) {
