@@ -167,14 +167,6 @@ class CrashSuite : public ConvenedTest {
   Daemon& start_instance(const std::string& name) { return start_daemon(name, {"serve"}); }
   static bool ready(Daemon& instance) { return instance.wait_ready().status == 200 && instance.running(); }
 
-  // "" while every instance the test did not stop runs; otherwise which one exited.
-  std::string crashed() const {
-    for (const auto& instance : daemons_)
-      if (!instance->stopped() && !instance->running())
-        return "convened " + instance->name() + " exited unexpectedly (its log follows)";
-    return "";
-  }
-
   long long sql_count(const std::string& sql) const { return std::stoll(query(sql)); }
   std::string states() const {
     return query("SELECT coalesce(string_agg(state || ': ' || n, ', ' ORDER BY state), 'none') "

@@ -114,14 +114,6 @@ class JobsE2E : public ConvenedTest {
   // GET /readyz answers 200 (false when the process exited or the timeout passed).
   static bool wait_ready(Daemon& instance) { return instance.wait_ready().status == 200 && instance.running(); }
 
-  // "" while every instance the test did not stop runs; otherwise which one exited.
-  std::string crashed() const {
-    for (const auto& instance : daemons_)
-      if (!instance->stopped() && !instance->running())
-        return "convened " + instance->name() + " exited unexpectedly (its log follows)";
-    return "";
-  }
-
   // wait_until, giving up as soon as an instance crashed.
   bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds interval = 100ms) const {

@@ -30,23 +30,8 @@ constexpr char kTopicPayload[] =
     R"({"topic_id": 1, "title": "What are you reading?", "body": "Share it.", "url": "https://example.org/t/1",
         "community": "data-science", "community_name": "Data Science", "posted_at": "2026-11-28T12:00:00Z"})";
 
-class DeliveryFaults : public convene::testing::MigratedDatabaseTest {
+class DeliveryFaults : public convene::testing::DeliveryDatabaseTest {
  protected:
-  void SetUp() override {
-    MigratedDatabaseTest::SetUp();
-    community = scalar(
-        "INSERT INTO communities (slug, name, time_zone, created_at, updated_at) "
-        "VALUES ('data-science', 'Data Science', 'Europe/London', now(), now()) RETURNING id");
-    member = scalar(
-        "INSERT INTO members (email, name, time_zone, created_at, updated_at) "
-        "VALUES ('ada@example.org', 'Ada Lovelace', 'Europe/London', now(), now()) RETURNING id");
-  }
-
-  std::string text(const std::string& q) { return sql(q)[0][0].as<std::string>(); }
-  std::string state(const std::string& id) { return text("SELECT state FROM notifications WHERE id = '" + id + "'"); }
-  bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
-    return convene::testing::wait_until(condition, timeout);
-  }
 
   // A realtime email of `kind` for Ada, as fan-out makes it, to `recipient`.
   std::string email_notification(const std::string& kind = "topic.posted",
@@ -67,9 +52,6 @@ class DeliveryFaults : public convene::testing::MigratedDatabaseTest {
     const auto at = data.find('@', from);
     return at == std::string::npos ? std::string() : data.substr(from, at - from);
   }
-
-  std::int64_t community = 0, member = 0;
-  int serial = 0;
 };
 
 }  // namespace

@@ -42,19 +42,8 @@ using convene::testing::Worker;
 
 namespace {
 
-class Delivery : public convene::testing::MigratedDatabaseTest {
+class Delivery : public convene::testing::DeliveryDatabaseTest {
  protected:
-  void SetUp() override {
-    MigratedDatabaseTest::SetUp();
-    community = scalar(
-        "INSERT INTO communities (slug, name, time_zone, created_at, updated_at) "
-        "VALUES ('data-science', 'Data Science', 'Europe/London', now(), now()) RETURNING id");
-    member = scalar(
-        "INSERT INTO members (email, name, time_zone, created_at, updated_at) "
-        "VALUES ('ada@example.org', 'Ada Lovelace', 'Europe/London', now(), now()) RETURNING id");
-  }
-
-  std::string text(const std::string& q) { return sql(q)[0][0].as<std::string>(); }
 
   // A realtime topic email for Ada, as fan-out makes it.
   std::string email_notification(const std::string& title = "What are you reading?") {
@@ -106,13 +95,6 @@ class Delivery : public convene::testing::MigratedDatabaseTest {
         "CROSS JOIN LATERAL (SELECT 'hooks:' || $5::int || ':' || g AS key) k",
         member, community, endpoint_id, count, ++serial);
   }
-  bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
-    return convene::testing::wait_until(condition, timeout);
-  }
-  std::string state(const std::string& id) { return text("SELECT state FROM notifications WHERE id = '" + id + "'"); }
-
-  std::int64_t community = 0, member = 0;
-  int serial = 0;
 };
 
 // Python's email package with policy.strict (tests/unit/mime_strict.py): exit 0 = no defect.

@@ -8,6 +8,8 @@
 #include "notifiers/curl_multi.hpp"
 #include "notifiers/smtp_transport.hpp"
 #include "notifiers/webhook_transport.hpp"
+#include "support/process.hpp"
+#include "support/test_database.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -128,6 +130,31 @@ class Receiver {
   std::vector<httplib::Request> requests_;
   int port_ = 0;
   std::thread thread_;
+};
+
+// A clean schema with a community ('data-science') and its member Ada (ada@example.org), for
+// tests that queue notifications with SQL.
+class DeliveryDatabaseTest : public MigratedDatabaseTest {
+ protected:
+  void SetUp() override {
+    MigratedDatabaseTest::SetUp();
+    community = scalar(
+        "INSERT INTO communities (slug, name, time_zone, created_at, updated_at) "
+        "VALUES ('data-science', 'Data Science', 'Europe/London', now(), now()) RETURNING id");
+    member = scalar(
+        "INSERT INTO members (email, name, time_zone, created_at, updated_at) "
+        "VALUES ('ada@example.org', 'Ada Lovelace', 'Europe/London', now(), now()) RETURNING id");
+  }
+
+  std::string text(const std::string& q) { return sql(q)[0][0].as<std::string>(); }
+  std::string state(const std::string& id) { return text("SELECT state FROM notifications WHERE id = '" + id + "'"); }
+  bool eventually(const std::function<bool()>& condition,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    return wait_until(condition, timeout);
+  }
+
+  std::int64_t community = 0, member = 0;
+  int serial = 0;  // makes dedupe keys unique within a test
 };
 
 }  // namespace convene::testing

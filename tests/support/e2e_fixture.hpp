@@ -142,6 +142,14 @@ class ConvenedTest : public ::testing::Test {
   std::map<std::string, std::string> settings_;  // added to environment() for every command and daemon
   std::chrono::seconds command_timeout_{60};
   std::vector<std::unique_ptr<Daemon>> daemons_;  // in start order
+
+  // "" while every daemon the test did not stop runs; otherwise which one exited.
+  std::string crashed() const {
+    for (const auto& daemon : daemons_)
+      if (!daemon->stopped() && !daemon->running())
+        return "convened " + daemon->name() + " exited unexpectedly (its log follows)";
+    return "";
+  }
 };
 
 // Two `convened serve` instances, "a" and "b", on one migrated database and with one state
