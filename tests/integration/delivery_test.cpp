@@ -37,7 +37,7 @@
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using convene::testing::FakeSmtpServer;
-using convene::testing::Receiver;
+using Receiver = convene::testing::ScriptedReceiver;  // not http_receiver.hpp's Receiver
 using convene::testing::Worker;
 
 namespace {

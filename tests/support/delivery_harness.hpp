@@ -89,11 +89,11 @@ class Worker {
   std::thread thread_;
 };
 
-// An HTTP receiver on 127.0.0.1 that answers from a script of statuses, then 200, each after
+// An HTTP receiver on 127.0.0.1 (ScriptedReceiver: support/http_receiver.hpp has a Receiver of its own) that answers from a script of statuses, then 200, each after
 // `delay`, handling up to `threads` requests at once (0: cpp-httplib's default).
-class Receiver {
+class ScriptedReceiver {
  public:
-  explicit Receiver(std::vector<int> statuses = {}, std::chrono::milliseconds delay = std::chrono::milliseconds(0),
+  explicit ScriptedReceiver(std::vector<int> statuses = {}, std::chrono::milliseconds delay = std::chrono::milliseconds(0),
                     std::size_t threads = 0)
       : statuses_(std::move(statuses)), delay_(delay) {
     if (threads > 0) server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -108,12 +108,12 @@ class Receiver {
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
-  ~Receiver() {
+  ~ScriptedReceiver() {
     server_.stop();
     thread_.join();
   }
-  Receiver(const Receiver&) = delete;
-  Receiver& operator=(const Receiver&) = delete;
+  ScriptedReceiver(const ScriptedReceiver&) = delete;
+  ScriptedReceiver& operator=(const ScriptedReceiver&) = delete;
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
   std::vector<httplib::Request> requests() const {
