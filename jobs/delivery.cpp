@@ -64,7 +64,6 @@ std::size_t claim_size(std::size_t room, std::size_t chunk) {
 }  // namespace
 
 asio::awaitable<void> DeliveryWorker::run() {
-  loop_active_ = true;
   using namespace std::chrono;
   while (!stopping_) {
     const auto steady_now = SteadyClock::now();
@@ -75,7 +74,6 @@ asio::awaitable<void> DeliveryWorker::run() {
     wake_.expires_after(std::max<SteadyClock::duration>(wait, milliseconds(1)));
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  loop_active_ = false;
 }
 
 // Starts the lane's claims that are due, and shortens `wait` to when the lane next needs a look.
@@ -222,10 +220,14 @@ void DeliveryWorker::note_crowding(Lane& lane, const ClaimRequest& request, cons
   }
 }
 
-void DeliveryWorker::maybe_idle() {
+bool DeliveryWorker::idle() const {
   for (const auto& lane : lanes_)
-    if (lane->in_flight > 0 || lane->claims_running > 0) return;
-  if (!recording_ && unrecorded_.empty()) idle_.cancel();
+    if (lane->in_flight > 0 || lane->claims_running > 0) return false;
+  return !recording_ && unrecorded_.empty();
+}
+
+void DeliveryWorker::maybe_idle() {
+  if (idle()) idle_.cancel();
 }
 
 void DeliveryWorker::send(Lane& lane, Claimed item) {
@@ -268,8 +270,8 @@ void DeliveryWorker::finished(Outcome outcome) {
 }
 
 // Outcomes are recorded in batches, one transaction at a time, on the worker's thread. A batch
-// the database did not take is kept, in order, and tried again after a pause that doubles up
-// to 30 s; its rows stay held (their leases renewed) until it is recorded.
+// the database did not take is kept, in order, and tried again after a pause (kRecordBackoff:
+// 0.5-1 s, doubling to 15-30 s); its rows stay held (their leases renewed) until it is recorded.
 void DeliveryWorker::flush() {
   if (recording_ || record_waiting_ || unrecorded_.empty()) return;
   recording_ = true;
@@ -281,15 +283,13 @@ void DeliveryWorker::flush() {
       recording_ = false;
       if (recorded) {
         for (const auto& outcome : batch) held_.erase(outcome.id);
-        record_pause_ = std::chrono::milliseconds(0);
+        record_failures_in_row_ = 0;
         flush();
       } else {
         batch.insert(batch.end(), std::make_move_iterator(unrecorded_.begin()), std::make_move_iterator(unrecorded_.end()));
         unrecorded_ = std::move(batch);
-        using namespace std::chrono;
-        record_pause_ = std::min<milliseconds>(std::max<milliseconds>(record_pause_ * 2, milliseconds(500)), seconds(30));
         record_waiting_ = true;
-        record_retry_.expires_after(record_pause_);
+        record_retry_.expires_after(kRecordBackoff.equal_jitter(++record_failures_in_row_, store::unit_random()));
         record_retry_.async_wait([this](const boost::system::error_code& ec) {
           if (ec == asio::error::operation_aborted) return;  // the worker is being destroyed
           record_waiting_ = false;
@@ -305,9 +305,7 @@ void DeliveryWorker::flush() {
 asio::awaitable<void> DeliveryWorker::stop(std::chrono::milliseconds deadline) {
   stopping_ = true;
   wake_.cancel();
-  bool busy = recording_ || !unrecorded_.empty();
-  for (const auto& lane : lanes_) busy = busy || lane->in_flight > 0 || lane->claims_running > 0;
-  if (busy) {
+  if (!idle()) {
     idle_.expires_after(deadline);
     co_await idle_.async_wait(asio::as_tuple(asio::use_awaitable));
   }

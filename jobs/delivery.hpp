@@ -98,6 +98,7 @@ class DeliveryWorker {
   void note_crowding(Lane& lane, const ClaimRequest& request, const Batch& batch, std::size_t rows);
   static constexpr std::size_t kMaxCrowdedEndpoints = 1000;
   void consider_claims(Lane& lane, std::chrono::steady_clock::time_point now, std::chrono::steady_clock::duration& wait);
+  bool idle() const;  // nothing claimed, in flight or waiting to be recorded
   void maybe_idle();
   void send(Lane& lane, Claimed item);
   void finished(Outcome outcome);
@@ -124,14 +125,15 @@ class DeliveryWorker {
   std::string link_key_;  // signs unsubscribe and preferences links (server_secrets)
   // Loop-thread state.
   ReceiverBook receivers_;
-  bool stopping_ = false, loop_active_ = false;
+  bool stopping_ = false;
   // Notifications this instance holds: handed to a transport, or answered and not yet recorded.
   // Their leases (and only theirs) are renewed.
   std::unordered_set<std::string> held_;
   std::vector<Outcome> unrecorded_;
   bool recording_ = false;
-  bool record_waiting_ = false;                // after a failed recording, until the next try
-  std::chrono::milliseconds record_pause_{0};  // how long: doubling from 0.5 s to 30 s while it keeps failing
+  bool record_waiting_ = false;  // after a failed recording, until the next try
+  int record_failures_in_row_ = 0;
+  static constexpr store::Backoff kRecordBackoff{std::chrono::seconds(1), std::chrono::seconds(30)};
   std::chrono::steady_clock::time_point last_renewal_{};
   mutable std::mutex counters_mutex_;
   DeliveryCounters counters_;

@@ -34,6 +34,7 @@ struct ClaimedRow {
   std::optional<std::int64_t> member_id, community_id, endpoint_id, event_id;
   std::string member_name, time_zone;
   std::optional<std::string> community_slug, community_name, url, secret, previous_secret, previous_until, endpoint_status;
+  std::string receiver;  // a webhook's scheme://host:port, set by put_back_beyond_room
 };
 
 struct PutBack {
@@ -52,14 +53,14 @@ PutBack put_back_beyond_room(pqxx::work& tx, std::vector<ClaimedRow>& rows, cons
   std::vector<std::string> ids, due;
   for (auto& row : rows) {
     if (row.claimed_state != "sending" || row.channel != "webhook" || !row.url || row.endpoint_status != "active") continue;
-    const auto receiver = notifiers::webhook_receiver(*row.url);
-    const ReceiverRoom& room = rooms.of(receiver);
-    std::size_t& used = taken[receiver];
+    row.receiver = notifiers::webhook_receiver(*row.url);
+    const ReceiverRoom& room = rooms.of(row.receiver);
+    std::size_t& used = taken[row.receiver];
     if (used < room.room) {
       ++used;
       continue;
     }
-    auto& [count, last] = put_back.per_receiver[receiver];
+    auto& [count, last] = put_back.per_receiver[row.receiver];
     last = std::min(max_deferral, room.defer_from + room.interval * static_cast<long>(count));
     ++count;
     ++put_back.count;
@@ -290,7 +291,7 @@ DeliveryWorker::Batch DeliveryWorker::claim_and_compose(Lane& lane, const ClaimR
           } else {
             body = notifiers::webhook_body(row.kind, occurred, merged());
           }
-          item.receiver = notifiers::webhook_receiver(*row.url);
+          item.receiver = row.receiver;
           item.webhook = notifiers::sign_webhook(row.id, *row.url, std::move(body), secrets, now);
         }
       } else {

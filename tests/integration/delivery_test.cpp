@@ -648,3 +648,41 @@ TEST_F(Delivery, AnEndpointWhoseDeliveriesKeepTimingOutIsDisabledAndItsOwnerEmai
   EXPECT_EQ(smtp.messages().at(0).recipients, std::vector<std::string>{"ada@example.org"});
   ASSERT_TRUE(eventually([&] { return state(id) == "cancelled" || state(id) == "dead"; }));
 }
+
+// A backlog for one receiver (3,000 webhooks, one endpoint) is sent without its rows being
+// claimed and put back over and over: once the receiver's share is full, the lane claims only
+// what it has room for. Without that, each claim of 250 put back all but the receiver's room,
+// about one and a half put-backs per webhook.
+TEST_F(Delivery, ABacklogForOneReceiverIsNotClaimedAndPutBackOverAndOver) {
+  Receiver receiver({}, 0ms, 8);
+  const auto endpoint_id = endpoint(receiver.url(), convene::notifiers::generate_webhook_secret());
+  constexpr int kBacklog = 3000;
+  many_webhook_notifications(endpoint_id, kBacklog);
+  Worker worker(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 120s, 20s);
+  ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notifications WHERE state = 'sent'") == kBacklog; }, 120s));
+  EXPECT_EQ(receiver.requests().size(), static_cast<std::size_t>(kBacklog));
+  EXPECT_LT(worker.counters().deferred, static_cast<std::uint64_t>(kBacklog / 2));
+  std::cout << "put back " << worker.counters().deferred << " times for " << kBacklog << " webhooks\n";
+}
+
+// Emails and webhooks never wait for each other: a relay that keeps every message longer than
+// the transport's 5 s timeout holds the email lane full (a budget of 40 here), and webhooks
+// queued behind 200 emails are all posted before any email attempt has ended (in one lane they
+// would wait for the emails' timeouts).
+TEST_F(Delivery, AStalledRelayHoldsOnlyEmailsAndWebhooksGoOut) {
+  FakeSmtpServer::Options stalled;
+  stalled.final_reply_delay = 8s;
+  FakeSmtpServer smtp(stalled);
+  Receiver receiver;
+  for (int i = 0; i < 200; ++i) email_notification("Email " + std::to_string(i));
+  const auto endpoint_id = endpoint(receiver.url(), convene::notifiers::generate_webhook_secret());
+  many_webhook_notifications(endpoint_id, 50, "now() + interval '1 second'");  // behind every email
+  Worker worker(db.url(), smtp.url(), "127.0.0.0/8", 120s, 10s,
+                [](convene::jobs::DeliveryOptions& o) { o.max_in_flight = 40; });
+  ASSERT_TRUE(eventually([&] { return receiver.requests().size() == 50u; }))
+      << receiver.requests().size() << " of 50 webhooks posted";
+  const auto counters = worker.counters();
+  EXPECT_EQ(counters.retried + counters.dead, 0u) << "every email was still in its first attempt";
+  EXPECT_TRUE(smtp.messages().empty()) << "no email was accepted yet: the relay still holds them";
+  EXPECT_EQ(scalar("SELECT count(*) FROM notifications WHERE channel = 'email' AND attempts > 1"), 0);
+}
