@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/run, scripts/test, scripts/release-check and scripts/pg. Source it; do not run it.
+# Shared helpers for scripts/run, scripts/test, scripts/release-check, scripts/pg, tests/nginx/run.sh and
+# bench/*/run. Source it; do not run it.
 
 # Repository root, computed from this file's own location.
 CONVENE_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -91,6 +92,34 @@ disable_system_service() {
         as_root /etc/init.d/"$1" stop >/dev/null 2>&1 || true
         if command -v update-rc.d >/dev/null 2>&1; then as_root update-rc.d "$1" disable >/dev/null 2>&1 || true; fi
     fi
+}
+
+# free_port: a TCP port nobody listens on right now (on 127.0.0.1).
+free_port() {
+    local port
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+        return 0
+    fi
+    for ((port = 20000 + RANDOM % 20000; port < 65000; port++)); do
+        if ! ss -Hltn "sport = :${port}" | grep -q .; then
+            printf '%s\n' "${port}"
+            return 0
+        fi
+    done
+    die "no free TCP port found"
+}
+
+# wait_http URL SECONDS [PID]: until URL answers 200 to a GET (status 0); 1 after SECONDS
+# without, or as soon as PID (the server being waited for) has exited.
+wait_http() {
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null || true)" == 200 ]]; then return 0; fi
+        if [[ -n ${3:-} ]] && ! kill -0 "$3" 2>/dev/null; then return 1; fi
+        sleep 0.1
+    done
+    return 1
 }
 
 # run_as_pg_owner CMD...: PostgreSQL refuses to run as root, so as root run CMD as

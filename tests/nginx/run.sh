@@ -90,9 +90,6 @@ expect() {
     if [[ $2 == "$3" ]]; then ok "$1"; else fail_check "$1: got '$2', want '$3'"; fi
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 DAEMON_PORT="$(free_port)" HTTP_PORT="$(free_port)" HTTPS_PORT="$(free_port)"
 # Clients come from 127.0.0.2; nginx reaches the daemon from 127.0.0.1, the one trusted proxy.
 # (With the default trusted_proxies, all of loopback, a client on loopback would be a trusted
@@ -140,14 +137,8 @@ start_convened() {
     # Not through run_convened: $! must be convened itself ('env' execs it), not a subshell.
     "${DAEMON_ENV[@]}" "$@" "${CONVENED}" --config "${WORK}/convened.toml" serve >>"${WORK}/convened.log" 2>&1 &
     convened_pid=$!
-    local i
-    for ((i = 0; i < 600; i++)); do
-        if [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${DAEMON_PORT}/readyz" || true)" == 200 ]]; then
-            return 0
-        fi
-        kill -0 "${convened_pid}" 2>/dev/null || die "convened exited"
-        sleep 0.1
-    done
+    wait_http "http://127.0.0.1:${DAEMON_PORT}/readyz" 60 "${convened_pid}" && return 0
+    kill -0 "${convened_pid}" 2>/dev/null || die "convened exited"
     die "convened did not become ready in 60 s"
 }
 
