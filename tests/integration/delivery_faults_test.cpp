@@ -26,33 +26,7 @@ using convene::testing::Worker;
 
 namespace {
 
-constexpr char kTopicPayload[] =
-    R"({"topic_id": 1, "title": "What are you reading?", "body": "Share it.", "url": "https://example.org/t/1",
-        "community": "data-science", "community_name": "Data Science", "posted_at": "2026-11-28T12:00:00Z"})";
-
-class DeliveryFaults : public convene::testing::DeliveryDatabaseTest {
- protected:
-
-  // A realtime email of `kind` for Ada, as fan-out makes it, to `recipient`.
-  std::string email_notification(const std::string& kind = "topic.posted",
-                                 const std::string& recipient = "ada@example.org") {
-    return sql("INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, payload, "
-               "due_at, created_at) VALUES (notification_id($1), $1, $2, $3, 'email', $4, $5, $6::jsonb, now(), now()) "
-               "RETURNING id",
-               "test:" + std::to_string(++serial), member, community, kind, recipient, std::string(kTopicPayload))[0][0]
-        .as<std::string>();
-  }
-
-  // The notification id in a received message's Message-ID (<id@convene.example.org>).
-  static std::string notification_id(const std::string& data) {
-    const std::string prefix = "\r\nMessage-ID: <";
-    const auto start = data.find(prefix);
-    if (start == std::string::npos) return {};
-    const auto from = start + prefix.size();
-    const auto at = data.find('@', from);
-    return at == std::string::npos ? std::string() : data.substr(from, at - from);
-  }
-};
+class DeliveryFaults : public convene::testing::DeliveryDatabaseTest {};
 
 }  // namespace
 
@@ -71,7 +45,7 @@ TEST_F(DeliveryFaults, AFlakyRelayGetsEverythingDeliveredAndNoneTwiceBeyondTheDr
       "created_at) "
       "SELECT notification_id('flaky:' || m.id), 'flaky:' || m.id, m.id, $2, 'email', 'topic.posted', m.email, "
       "$3::jsonb, now(), now() FROM m",
-      kEmails, community, std::string(kTopicPayload));
+      kEmails, community, std::string(convene::testing::scene::kTopicPayload));
   ASSERT_EQ(scalar("SELECT count(*) FROM notifications WHERE state = 'pending'"), kEmails);
   {
     // Retries soon after each other, and enough of them that a message refused again and
@@ -88,7 +62,7 @@ TEST_F(DeliveryFaults, AFlakyRelayGetsEverythingDeliveredAndNoneTwiceBeyondTheDr
 
   std::map<std::string, std::size_t> copies;  // by notification id
   const auto messages = smtp.messages();
-  for (const auto& message : messages) ++copies[notification_id(message.data)];
+  for (const auto& message : messages) ++copies[message.notification_id()];
   std::size_t received_twice = 0, extra_copies = 0;
   for (const auto& [id, count] : copies) {
     if (count > 1) ++received_twice;
@@ -117,7 +91,7 @@ TEST_F(DeliveryFaults, AFlakyRelayGetsEverythingDeliveredAndNoneTwiceBeyondTheDr
 // with its reason, never reaches the relay, and the worker goes on delivering the others.
 TEST_F(DeliveryFaults, APoisonRowThatMakesCompositionThrowEndsDeadWithItsReason) {
   FakeSmtpServer smtp;
-  const auto poison = email_notification("no.such.kind", "poison@example.org");
+  const auto poison = email_notification("Poison", "no.such.kind", "poison@example.org");
   const auto healthy = email_notification();
   Worker worker(db.url(), smtp.url());
   ASSERT_TRUE(eventually([&] { return state(healthy) == "sent"; }));

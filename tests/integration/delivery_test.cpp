@@ -45,33 +45,6 @@ namespace {
 class Delivery : public convene::testing::DeliveryDatabaseTest {
  protected:
 
-  // A realtime topic email for Ada, as fan-out makes it.
-  std::string email_notification(const std::string& title = "What are you reading?") {
-    pqxx::connection c(db.url());
-    pqxx::work tx(c);
-    const auto id = tx.exec_params(
-                          "INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, "
-                          "payload, due_at, created_at) VALUES (notification_id($1), $1, $2, $3, 'email', 'topic.posted', "
-                          "'ada@example.org', $4::jsonb, now(), now()) "
-                          "RETURNING id",
-                          "test:" + std::to_string(++serial), member, community,
-                          R"({"topic_id": 1, "title": )" + json_string(title) +
-                              R"(, "body": "Share it.", "url": "https://example.org/t/1", "community": "data-science",
-                                 "community_name": "Data Science", "member_name": "Ada Lovelace", "posted_at": "2026-11-28T12:00:00Z"})")[0][0]
-                        .as<std::string>();
-    tx.commit();
-    return id;
-  }
-  static std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\') out += '\\';
-      if (c == '\r') { out += "\\r"; continue; }
-      if (c == '\n') { out += "\\n"; continue; }
-      out += c;
-    }
-    return out + "\"";
-  }
   std::int64_t endpoint(const std::string& url, const std::string& secret) {
     return scalar("INSERT INTO webhook_endpoints (member_id, url, secret, created_at, updated_at) VALUES (" +
                   std::to_string(member) + ", '" + url + "', '" + secret + "', now(), now()) RETURNING id");
@@ -455,6 +428,9 @@ TEST_F(Delivery, AMessageStillInFlightKeepsItsLeaseSoNoOtherInstanceSendsItAgain
   const auto id = webhook_notification(endpoint(slow.url(), convene::notifiers::generate_webhook_secret()));
   Worker first(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 600ms, 10s);
   ASSERT_TRUE(eventually([&] { return state(id) == "sending"; }));
+  // Counted at claim, before any outcome: a process that dies with it in flight has used the
+  // attempt (what makes a crash loop end dead after max_attempts claims).
+  EXPECT_EQ(scalar("SELECT attempts FROM notifications"), 1);
   Worker second(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 600ms, 10s);
   ASSERT_TRUE(eventually([&] { return state(id) == "sent"; }));
   EXPECT_EQ(slow.requests().size(), 1u);
@@ -601,11 +577,11 @@ TEST_F(Delivery, OutcomesThatCouldNotBeRecordedAreKeptAndRecordedLaterWithoutSen
       "RETURN NEW; END $$");
   sql("CREATE TRIGGER refuse_outcomes BEFORE UPDATE ON notifications FOR EACH ROW EXECUTE FUNCTION refuse_outcomes()");
   many_webhook_notifications(endpoint_id, 20);
-  Worker worker(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 1500ms, 10s);
+  Worker worker(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 2500ms, 10s);
   ASSERT_TRUE(eventually([&] { return receiver.requests().size() == 20u; }));
   ASSERT_TRUE(eventually([&] { return worker.counters().record_failures >= 2; }));
   // Several leases long: without renewal by id the rows would be claimed and posted again.
-  std::this_thread::sleep_for(4500ms);
+  std::this_thread::sleep_for(7500ms);
   EXPECT_EQ(scalar("SELECT count(*) FROM notifications WHERE state = 'sending'"), 20);
   sql("DROP TRIGGER refuse_outcomes ON notifications");
   ASSERT_TRUE(eventually([&] { return scalar("SELECT count(*) FROM notifications WHERE state = 'sent'") == 20; }));
@@ -617,15 +593,15 @@ TEST_F(Delivery, OutcomesThatCouldNotBeRecordedAreKeptAndRecordedLaterWithoutSen
 // earlier life of the process under the same name) runs out and is delivered, although
 // another message is in flight all along.
 TEST_F(Delivery, OnlyTheRowsInFlightHaveTheirLeasesRenewed) {
-  Receiver slow({}, 4s), receiver;
+  Receiver slow({}, 8s), receiver;
   const auto in_flight = webhook_notification(endpoint(slow.url(), convene::notifiers::generate_webhook_secret()));
   const auto orphan = webhook_notification(endpoint(receiver.url(), convene::notifiers::generate_webhook_secret()));
   sql("UPDATE notifications SET state = 'sending', attempts = 1, lease_owner = 'test-instance', "
-      "lease_expires_at = now() + interval '1500 milliseconds' WHERE id = '" + orphan + "'");
-  Worker worker(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 600ms, 10s,
+      "lease_expires_at = now() + interval '3 seconds' WHERE id = '" + orphan + "'");
+  Worker worker(db.url(), "smtp://127.0.0.1:1", "127.0.0.0/8", 2s, 15s,
                 [](convene::jobs::DeliveryOptions& o) { o.owner = "test-instance"; });
   ASSERT_TRUE(eventually([&] { return state(in_flight) == "sending"; }));
-  ASSERT_TRUE(eventually([&] { return state(orphan) == "sent"; }, 3500ms)) << "renewed along with the one in flight";
+  ASSERT_TRUE(eventually([&] { return state(orphan) == "sent"; }, 6500ms)) << "renewed along with the one in flight";
   EXPECT_EQ(state(in_flight), "sending");
   ASSERT_TRUE(eventually([&] { return state(in_flight) == "sent"; }));
   EXPECT_EQ(slow.requests().size(), 1u);

@@ -8,7 +8,9 @@
 #include "notifiers/curl_multi.hpp"
 #include "notifiers/smtp_transport.hpp"
 #include "notifiers/webhook_transport.hpp"
+#include "support/http_receiver.hpp"
 #include "support/process.hpp"
+#include "support/scene.hpp"
 #include "support/test_database.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -89,47 +91,38 @@ class Worker {
   std::thread thread_;
 };
 
-// An HTTP receiver on 127.0.0.1 (ScriptedReceiver: support/http_receiver.hpp has a Receiver of its own) that answers from a script of statuses, then 200, each after
-// `delay`, handling up to `threads` requests at once (0: cpp-httplib's default).
+// A webhook receiver (support/http_receiver.hpp's Receiver) that answers from a script of
+// statuses, then 200, each after `delay`, and keeps every request; up to `threads` at once.
 class ScriptedReceiver {
  public:
   explicit ScriptedReceiver(std::vector<int> statuses = {}, std::chrono::milliseconds delay = std::chrono::milliseconds(0),
-                    std::size_t threads = 0)
-      : statuses_(std::move(statuses)), delay_(delay) {
-    if (threads > 0) server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
-      if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
-      std::lock_guard lock(mutex_);
-      requests_.push_back(req);
-      const int status = next_ < statuses_.size() ? statuses_[next_++] : 200;
-      res.status = status;
-      res.set_content("ok", "text/plain");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~ScriptedReceiver() {
-    server_.stop();
-    thread_.join();
-  }
-  ScriptedReceiver(const ScriptedReceiver&) = delete;
-  ScriptedReceiver& operator=(const ScriptedReceiver&) = delete;
+                            std::size_t threads = 8)
+      : statuses_(std::move(statuses)),
+        delay_(delay),
+        receiver_(
+            [this](const httplib::Request& req, httplib::Response& res) {
+              if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
+              std::lock_guard lock(mutex_);
+              requests_.push_back(req);
+              res.status = next_ < statuses_.size() ? statuses_[next_++] : 200;
+              res.set_content("ok", "text/plain");
+            },
+            threads) {}
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  std::string url() const { return receiver_.url("/hook"); }
   std::vector<httplib::Request> requests() const {
     std::lock_guard lock(mutex_);
     return requests_;
   }
 
  private:
-  httplib::Server server_;
+  // Declared before the receiver, whose handler uses them (and which stops first).
   std::vector<int> statuses_;
   std::size_t next_ = 0;
   std::chrono::milliseconds delay_;
   mutable std::mutex mutex_;
   std::vector<httplib::Request> requests_;
-  int port_ = 0;
-  std::thread thread_;
+  Receiver receiver_;
 };
 
 // A clean schema with a community ('data-science') and its member Ada (ada@example.org), for
@@ -138,12 +131,8 @@ class DeliveryDatabaseTest : public MigratedDatabaseTest {
  protected:
   void SetUp() override {
     MigratedDatabaseTest::SetUp();
-    community = scalar(
-        "INSERT INTO communities (slug, name, time_zone, created_at, updated_at) "
-        "VALUES ('data-science', 'Data Science', 'Europe/London', now(), now()) RETURNING id");
-    member = scalar(
-        "INSERT INTO members (email, name, time_zone, created_at, updated_at) "
-        "VALUES ('ada@example.org', 'Ada Lovelace', 'Europe/London', now(), now()) RETURNING id");
+    community = scalar(scene::kInsertCommunity);
+    member = scalar(scene::kInsertAda);
   }
 
   std::string text(const std::string& q) { return sql(q)[0][0].as<std::string>(); }
@@ -151,6 +140,17 @@ class DeliveryDatabaseTest : public MigratedDatabaseTest {
   bool eventually(const std::function<bool()>& condition,
                   std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     return wait_until(condition, timeout);
+  }
+
+  // A realtime email for `recipient`, as fan-out makes it: a topic message titled `title`.
+  std::string email_notification(const std::string& title = "What are you reading?", const std::string& kind = "topic.posted",
+                                 const std::string& recipient = "ada@example.org") {
+    return sql("INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, payload, "
+               "due_at, created_at) VALUES (notification_id($1), $1, $2, $3, 'email', $4, $5, "
+               "jsonb_set($6::jsonb, '{title}', to_jsonb($7::text)), now(), now()) RETURNING id",
+               "test:" + std::to_string(++serial), member, community, kind, recipient, std::string(scene::kTopicPayload),
+               title)[0][0]
+        .as<std::string>();
   }
 
   std::int64_t community = 0, member = 0;

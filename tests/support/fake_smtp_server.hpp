@@ -68,6 +68,15 @@ class FakeSmtpServer {
     std::string data;  // as received after dot-unstuffing, CRLF line ends, without the final "."
     std::string user;  // who authenticated, if anyone
     bool tls = false;  // the session was TLS when MAIL FROM came
+    // The notification id in its Message-ID header (<id@domain>, as convene writes it); "" when none.
+    std::string notification_id() const {
+      const std::string prefix = "\r\nMessage-ID: <";
+      const auto start = data.find(prefix);
+      if (start == std::string::npos) return {};
+      const auto from = start + prefix.size();
+      const auto at = data.find('@', from);
+      return at == std::string::npos ? std::string() : data.substr(from, at - from);
+    }
   };
 
   // The points a fault can replace: "CONNECT" (the greeting), "EHLO" (also HELO), "STARTTLS"
