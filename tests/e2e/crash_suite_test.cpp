@@ -13,8 +13,8 @@
 // The cluster, databases and processes come from support/e2e_fixture.hpp.
 #include "support/e2e_fixture.hpp"
 #include "support/fake_smtp_server.hpp"
-
-#include <httplib.h>
+#include "support/http_receiver.hpp"
+#include "support/scene.hpp"
 
 #include <gtest/gtest.h>
 
@@ -23,7 +23,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -49,57 +48,11 @@ constexpr auto kSlowness = 50ms;
 constexpr int kConnectionsPerReceiver = 4;
 constexpr auto kLease = 3s;  // a killed instance's notifications are taken over after this
 
-// A webhook receiver that counts the deliveries of each notification (its webhook-id).
-class CountingReceiver {
- public:
-  CountingReceiver(std::chrono::milliseconds delay, std::size_t threads) : delay_(delay) {
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    server_.set_keep_alive_max_count(1'000'000);
-    server_.set_keep_alive_timeout(1);  // stop() waits for idle kept-alive connections
-    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
-      std::this_thread::sleep_for(delay_);
-      {
-        std::lock_guard lock(mutex_);
-        ++received_[req.get_header_value("webhook-id")];
-      }
-      res.status = 204;
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(1ms);
-  }
-  ~CountingReceiver() {
-    server_.stop();
-    thread_.join();
-  }
-  CountingReceiver(const CountingReceiver&) = delete;
-  CountingReceiver& operator=(const CountingReceiver&) = delete;
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
-  std::map<std::string, int> received() const {  // deliveries by webhook-id
-    std::lock_guard lock(mutex_);
-    return received_;
-  }
-
- private:
-  httplib::Server server_;
-  std::chrono::milliseconds delay_;
-  mutable std::mutex mutex_;
-  std::map<std::string, int> received_;
-  int port_ = 0;
-  std::thread thread_;
-};
-
-// utime + stime of a process in seconds (/proc/PID/stat fields 14 and 15).
+// CPU time a process has spent, in seconds (support/process.hpp's cpu_ticks).
 std::optional<double> cpu_seconds(pid_t pid) {
-  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  const auto paren = stat.rfind(')');
-  if (paren == std::string::npos) return std::nullopt;
-  std::istringstream fields(stat.substr(paren + 2));  // from field 3 (state) on
-  std::vector<std::string> f;
-  for (std::string s; fields >> s;) f.push_back(s);
-  if (f.size() < 13) return std::nullopt;
-  return static_cast<double>(std::stoll(f[11]) + std::stoll(f[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const auto ticks = cpu_ticks(pid);
+  if (!ticks) return std::nullopt;
+  return static_cast<double>(*ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 // SQL condition: the row's lease_owner is this instance ("host:pid:random", jobs::default_owner()).
@@ -125,7 +78,16 @@ class CrashSuite : public ConvenedTest {
     smtp_ = std::make_unique<FakeSmtpServer>(smtp_options);
     // Enough threads for every instance's connections, and for those of killed instances
     // until their sockets are closed.
-    receiver_ = std::make_unique<CountingReceiver>(kSlowness, 16);
+    receiver_ = std::make_unique<Receiver>(
+        [this](const httplib::Request& req, httplib::Response& res) {
+          std::this_thread::sleep_for(kSlowness);
+          {
+            std::lock_guard lock(received_mutex_);
+            ++received_[req.get_header_value("webhook-id")];
+          }
+          res.status = 204;
+        },
+        16);
     settings_ = {{"CONVENE_LOG_LEVEL", "info"},
                  {"CONVENE_SHUTDOWN_TIMEOUT", "5s"},
                  {"CONVENE_PUBLIC_URL", "https://convene.example.org"},
@@ -138,10 +100,8 @@ class CrashSuite : public ConvenedTest {
                  // libpqxx 6.4 leaks a PGresult on a dead connection (tests/lsan.supp).
                  {"LSAN_OPTIONS", lsan_options_with_suppressions()}};
     ASSERT_NO_FATAL_FAILURE(migrate());
-    query("INSERT INTO communities (slug, name, time_zone, created_at, updated_at) "
-          "VALUES ('data-science', 'Data Science', 'Europe/London', now(), now())");
-    query("INSERT INTO members (email, name, time_zone, created_at, updated_at) "
-          "VALUES ('ada@example.org', 'Ada Lovelace', 'Europe/London', now(), now())");
+    query(scene::kInsertCommunity);
+    query(scene::kInsertAda);
     query("INSERT INTO webhook_endpoints (member_id, url, secret, created_by, created_at, updated_at) "
           "SELECT id, '" + receiver_->url() + "', 'whsec_' || encode(decode(md5('a') || md5('b'), 'hex'), 'base64'), id, "
           "now(), now() FROM members");
@@ -165,9 +125,14 @@ class CrashSuite : public ConvenedTest {
   }
 
   Daemon& start_instance(const std::string& name) { return start_daemon(name, {"serve"}); }
-  static bool ready(Daemon& instance) { return instance.wait_ready().status == 200 && instance.running(); }
+  // Instances `a_name` and "b", both ready (a fatal failure otherwise).
+  void start_two(Daemon*& a, Daemon*& b, const std::string& a_name = "a") {
+    a = &start_instance(a_name);
+    b = &start_instance("b");
+    ASSERT_TRUE(wait_ready(*a)) << "instance A not ready";
+    ASSERT_TRUE(wait_ready(*b)) << "instance B not ready";
+  }
 
-  long long sql_count(const std::string& sql) const { return std::stoll(query(sql)); }
   std::string states() const {
     return query("SELECT coalesce(string_agg(state || ': ' || n, ', ' ORDER BY state), 'none') "
                  "FROM (SELECT state, count(*) n FROM notifications GROUP BY state) s");
@@ -185,10 +150,8 @@ class CrashSuite : public ConvenedTest {
     const std::string n = std::to_string(each);
     query("INSERT INTO notifications (id, dedupe_key, member_id, community_id, channel, kind, recipient, payload, "
           "due_at, created_at) "
-          "SELECT notification_id(k.key), k.key, m.id, c.id, 'email', 'topic.posted', m.email, "
-          "'{\"topic_id\": 1, \"title\": \"What are you reading?\", \"body\": \"Share it.\", "
-          "\"url\": \"https://example.org/t/1\", \"community\": \"data-science\", \"community_name\": \"Data Science\", "
-          "\"member_name\": \"Ada Lovelace\", \"posted_at\": \"2026-11-28T12:00:00Z\"}', now(), now() "
+          "SELECT notification_id(k.key), k.key, m.id, c.id, 'email', 'topic.posted', m.email, '" +
+          std::string(scene::kTopicPayload) + "', now(), now() "
           "FROM members m CROSS JOIN communities c CROSS JOIN generate_series(1, " + n + ") g "
           "CROSS JOIN LATERAL (SELECT 'crash:" + wave + ":email:' || g AS key) k; "
           "INSERT INTO notifications (id, dedupe_key, member_id, community_id, endpoint_id, channel, kind, recipient, "
@@ -199,17 +162,14 @@ class CrashSuite : public ConvenedTest {
           "CROSS JOIN LATERAL (SELECT 'crash:" + wave + ":webhook:' || g AS key) k");
   }
 
-  // wait_until, giving up as soon as an instance crashed.
-  bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout) const {
-    return wait_until([&] { return !crashed().empty() || condition(); }, timeout, 200ms) && crashed().empty();
-  }
   // Until at least `count` notifications are recorded sent.
   bool wait_for_sent(long long count, std::chrono::milliseconds timeout) const {
-    return wait_for([&] { return sql_count("SELECT count(*) FROM notifications WHERE state = 'sent'") >= count; }, timeout);
+    return wait_for([&] { return sql_count("SELECT count(*) FROM notifications WHERE state = 'sent'") >= count; }, timeout,
+                    200ms);
   }
   // Until nothing is queued: every notification finished.
   bool wait_until_drained(std::chrono::milliseconds timeout) const {
-    return wait_for([&] { return sql_count("SELECT count(*) FROM notifications WHERE queued") == 0; }, timeout);
+    return wait_for([&] { return sql_count("SELECT count(*) FROM notifications WHERE queued") == 0; }, timeout, 200ms);
   }
 
   // Stops PostgreSQL and returns how many notifications were in flight when it went down.
@@ -247,11 +207,10 @@ class CrashSuite : public ConvenedTest {
     const auto all = ids("SELECT id FROM notifications");
     f.notifications = all.size();
     f.not_sent = static_cast<std::size_t>(sql_count("SELECT count(*) FROM notifications WHERE state <> 'sent'"));
-    std::map<std::string, int> received = receiver_->received();
+    std::map<std::string, int> received = webhooks_received();
     for (const auto& message : smtp_->messages()) {
-      const auto at = message.data.find("Message-ID: <");
-      const auto end = at == std::string::npos ? at : message.data.find('@', at);
-      ++received[end == std::string::npos ? std::string("(no Message-ID)") : message.data.substr(at + 13, end - at - 13)];
+      const std::string id = message.notification_id();
+      ++received[id.empty() ? std::string("(no Message-ID)") : id];
     }
     std::string missing_ids, unknown_ids;
     for (const auto& id : all) {
@@ -298,8 +257,15 @@ class CrashSuite : public ConvenedTest {
     report("duplicates", std::to_string(f.duplicates));
   }
 
+  std::map<std::string, int> webhooks_received() const {
+    std::lock_guard lock(received_mutex_);
+    return received_;
+  }
+
   std::unique_ptr<FakeSmtpServer> smtp_;
-  std::unique_ptr<CountingReceiver> receiver_;
+  mutable std::mutex received_mutex_;
+  std::map<std::string, int> received_;  // webhook deliveries by webhook-id (the notification id)
+  std::unique_ptr<Receiver> receiver_;   // last: destroyed first, while what its handler uses lives
 };
 
 // The pauses between kills: random, reproducible with CONVENE_TEST_CRASH_SEED.
@@ -320,10 +286,9 @@ TEST_F(CrashSuite, TwoInstancesSurviveTwentyKillsLosingNothing) {
   std::uniform_int_distribution<int> pause_ms(200, 800);
   const auto started = std::chrono::steady_clock::now();
 
-  Daemon* a = &start_instance("a-0");
-  Daemon& b = start_instance("b");
-  ASSERT_TRUE(ready(*a)) << "instance A not ready";
-  ASSERT_TRUE(ready(b)) << "instance B not ready";
+  Daemon* a = nullptr;
+  Daemon* b = nullptr;
+  ASSERT_NO_FATAL_FAILURE(start_two(a, b, "a-0"));
 
   long long in_flight_at_kills = 0;
   int kills_mid_delivery = 0;
@@ -338,7 +303,7 @@ TEST_F(CrashSuite, TwoInstancesSurviveTwentyKillsLosingNothing) {
     in_flight_at_kills += held;
     if (held > 0) ++kills_mid_delivery;
     a = &start_instance("a-" + std::to_string(kill));
-    ASSERT_TRUE(ready(*a)) << "instance A not ready after kill " << kill;
+    ASSERT_TRUE(wait_ready(*a)) << "instance A not ready after kill " << kill;
   }
   const double killing = seconds_since(started);
   ASSERT_TRUE(wait_until_drained(180s)) << "still queued 180 s after the last kill. " << crashed() << " " << states();
@@ -362,10 +327,9 @@ TEST_F(CrashSuite, TwoInstancesSurviveTwentyKillsLosingNothing) {
 TEST_F(CrashSuite, PostgresRestartedTwiceLosesNothing) {
   constexpr int kEach = 5'000;
   const auto started = std::chrono::steady_clock::now();
-  Daemon& a = start_instance("a");
-  Daemon& b = start_instance("b");
-  ASSERT_TRUE(ready(a)) << "instance A not ready";
-  ASSERT_TRUE(ready(b)) << "instance B not ready";
+  Daemon* a = nullptr;
+  Daemon* b = nullptr;
+  ASSERT_NO_FATAL_FAILURE(start_two(a, b));
   insert_wave("all", kEach);
 
   long long in_flight_at_restarts = 0;
@@ -402,27 +366,26 @@ TEST_F(CrashSuite, PostgresUnreachableForSixtySecondsNothingLostAndNoBusyLoop) {
   constexpr auto kSettle = 10s;
   constexpr double kMaxCpuSettled = 5.0;  // of the last 50 s
   const auto started = std::chrono::steady_clock::now();
-  Daemon& a = start_instance("a");
-  Daemon& b = start_instance("b");
-  ASSERT_TRUE(ready(a)) << "instance A not ready";
-  ASSERT_TRUE(ready(b)) << "instance B not ready";
+  Daemon* a = nullptr;
+  Daemon* b = nullptr;
+  ASSERT_NO_FATAL_FAILURE(start_two(a, b));
   insert_wave("all", kEach);
   ASSERT_TRUE(wait_for_sent(500, 120s)) << "fewer than 500 sent. " << crashed() << " " << states();
 
-  const auto cpu_a = cpu_seconds(a.pid()), cpu_b = cpu_seconds(b.pid());
+  const auto cpu_a = cpu_seconds(a->pid()), cpu_b = cpu_seconds(b->pid());
   ASSERT_TRUE(cpu_a && cpu_b);
   const auto in_flight = static_cast<long long>(stop_postgres());
   const auto outage_started = std::chrono::steady_clock::now();
   // The messages in flight at the stop are still being sent for a second or two; from then on
   // the instances have nothing to do but wait for PostgreSQL.
   std::this_thread::sleep_for(kSettle);
-  const auto settled_a = cpu_seconds(a.pid()), settled_b = cpu_seconds(b.pid());
+  const auto settled_a = cpu_seconds(a->pid()), settled_b = cpu_seconds(b->pid());
   std::this_thread::sleep_for(kOutage / 2 - kSettle);
   // Alive, and saying it cannot serve.
-  const auto ready_a = http_request(a.port(), "GET", "/readyz", {.connect_timeout = 2s, .read_timeout = 10s});
-  const auto ready_b = http_request(b.port(), "GET", "/readyz", {.connect_timeout = 2s, .read_timeout = 10s});
+  const auto ready_a = http_request(a->port(), "GET", "/readyz", {.connect_timeout = 2s, .read_timeout = 10s});
+  const auto ready_b = http_request(b->port(), "GET", "/readyz", {.connect_timeout = 2s, .read_timeout = 10s});
   std::this_thread::sleep_until(outage_started + kOutage);
-  const auto used_a = cpu_seconds(a.pid()), used_b = cpu_seconds(b.pid());
+  const auto used_a = cpu_seconds(a->pid()), used_b = cpu_seconds(b->pid());
   const double outage = seconds_since(outage_started);
   cluster().start();  // before any assertion: the tests after this one in the process need it
   ASSERT_EQ(crashed(), "") << "an instance died while PostgreSQL was down";

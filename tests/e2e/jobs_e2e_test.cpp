@@ -16,10 +16,8 @@
 
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <iostream>
 #include <map>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -36,18 +34,6 @@ HttpReply call(int port, const std::string& method, const std::string& path, con
                const std::string& body = "", std::chrono::seconds read_timeout = 30s) {
   return http_request(port, method, path,
                       {.token = token, .body = body, .connect_timeout = 2s, .read_timeout = read_timeout});
-}
-
-// utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
-std::optional<long long> cpu_ticks(pid_t pid) {
-  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  const auto paren = stat.rfind(')');
-  if (paren == std::string::npos) return std::nullopt;
-  std::istringstream fields(stat.substr(paren + 2));  // from field 3 (state) on
-  std::vector<std::string> f;
-  for (std::string s; fields >> s;) f.push_back(s);
-  if (f.size() < 13) return std::nullopt;
-  return std::stoll(f[11]) + std::stoll(f[12]);  // fields 14 and 15
 }
 
 // Voluntary context switches of all the threads of a process: how often it blocked, so about
@@ -110,17 +96,6 @@ class JobsE2E : public ConvenedTest {
     for (const auto& [k, v] : extra_env) env[k] = v;
     return start_daemon(name, args, env);
   }
-
-  // GET /readyz answers 200 (false when the process exited or the timeout passed).
-  static bool wait_ready(Daemon& instance) { return instance.wait_ready().status == 200 && instance.running(); }
-
-  // wait_until, giving up as soon as an instance crashed.
-  bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds interval = 100ms) const {
-    return wait_until([&] { return !crashed().empty() || condition(); }, timeout, interval) && crashed().empty();
-  }
-
-  long long sql_count(const std::string& sql) const { return std::stoll(query(sql)); }
 
   // Inserts `n` noop jobs due now, keys PREFIX-1..PREFIX-n, in one statement (one NOTIFY).
   void insert_noops(const std::string& prefix, int n, int sleep_ms) const {

@@ -176,8 +176,8 @@ void ConvenedTest::migrate(const std::map<std::string, std::string>& extra_env) 
   ASSERT_EQ(r.exit_code, 0) << describe(r);
 }
 
-std::string ConvenedTest::admin_token() {
-  const auto r = run_convened({"token", "create", "--email", "admin@example.org", "--role", "admin"});
+std::string ConvenedTest::admin_token(const std::string& email) {
+  const auto r = run_convened({"token", "create", "--email", email, "--role", "admin"});
   EXPECT_EQ(r.exit_code, 0) << describe(r);
   std::istringstream lines(r.output);  // stdout and stderr merged: the token line starts "cvn_"
   for (std::string line; std::getline(lines, line);)
@@ -198,7 +198,8 @@ std::map<std::string, std::string> ConvenedTest::environment() const {
 }
 
 std::vector<std::string> ConvenedTest::command(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv{CONVENE_BINARY, "--config", config_path_};
+  const char* other = std::getenv("CONVENE_TEST_BINARY");
+  std::vector<std::string> argv{other != nullptr && *other != '\0' ? other : CONVENE_BINARY, "--config", config_path_};
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }

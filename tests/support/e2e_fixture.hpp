@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -114,8 +115,9 @@ class ConvenedTest : public ::testing::Test {
   void create_database();
   // `convened migrate` on the test's database; a fatal failure unless it exits 0.
   void migrate(const std::map<std::string, std::string>& extra_env = {});
-  // An admin's API token made with `convened token create`; "" (and a failure) when none.
-  std::string admin_token();
+  // An admin's API token for `email`, made with `convened token create` (not through the API,
+  // so tests with low rate limits do not spend them on the set-up); "" (and a failure) when none.
+  std::string admin_token(const std::string& email = "admin@example.org");
 
   static PgCluster& cluster() { return shared_cluster(); }
   // psql against the test's database; throws when psql fails.
@@ -125,7 +127,8 @@ class ConvenedTest : public ::testing::Test {
   // create_database), CONVENE_STATE_DIRECTORY=work_/state, a free CONVENE_HTTP_LISTEN port,
   // then settings_.
   std::map<std::string, std::string> environment() const;
-  // CONVENE_BINARY --config config_path_ ARGS...
+  // CONVENE_BINARY --config config_path_ ARGS..., with the binary CONVENE_TEST_BINARY names
+  // instead when it is set (to attack another build, such as one without a defence).
   std::vector<std::string> command(const std::vector<std::string>& args) const;
   // `convened ARGS...` to completion (killed after command_timeout_), with environment() plus
   // `extra_env`.
@@ -150,6 +153,15 @@ class ConvenedTest : public ::testing::Test {
         return "convened " + daemon->name() + " exited unexpectedly (its log follows)";
     return "";
   }
+  // wait_until, giving up as soon as a daemon crashed (false then).
+  bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval = std::chrono::milliseconds(100)) const {
+    return wait_until([&] { return !crashed().empty() || condition(); }, timeout, interval) && crashed().empty();
+  }
+  // GET /readyz answers 200 (false when the process exited or the timeout passed).
+  static bool wait_ready(Daemon& instance) { return instance.wait_ready().status == 200 && instance.running(); }
+  // A query whose answer is one number, such as SELECT count(*).
+  long long sql_count(const std::string& sql) const { return std::stoll(query(sql)); }
 };
 
 // Two `convened serve` instances, "a" and "b", on one migrated database and with one state

@@ -132,6 +132,17 @@ std::string ChildProcess::log() const { return slurp(log_path_); }
 
 std::string pg_script() { return CONVENE_SOURCE_DIR "/scripts/pg"; }
 
+std::optional<long long> cpu_ticks(pid_t pid) {
+  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (paren == std::string::npos || paren + 2 > stat.size()) return std::nullopt;
+  std::istringstream fields(stat.substr(paren + 2));  // from field 3 (state) on
+  std::vector<std::string> f;
+  for (std::string s; fields >> s;) f.push_back(s);
+  if (f.size() < 13) return std::nullopt;
+  return std::stoll(f[11]) + std::stoll(f[12]);  // fields 14 and 15
+}
+
 
 // ---- Helpers for the end-to-end tests (appended) ----
 

@@ -48,6 +48,10 @@ class ChildProcess {
 // The project's scripts/pg helper (private clusters).
 std::string pg_script();
 
+// utime + stime of a process, in clock ticks (sysconf(_SC_CLK_TCK) a second), from
+// /proc/PID/stat; nullopt when it cannot be read.
+std::optional<long long> cpu_ticks(pid_t pid);
+
 
 // ---- Helpers for the end-to-end tests (appended) ----
 
