@@ -8,7 +8,7 @@
 
 #include <exception>
 
-namespace convene::jobs {
+namespace convene {
 
 // Runs a copy of `work` on `pool` and resumes the awaiting coroutine on its own executor with
 // the result (or the exception). Callers pass a named function object: GCC 12 destroys
@@ -35,4 +35,4 @@ boost::asio::awaitable<T> offload(boost::asio::thread_pool& pool, const Work& wo
       asio::use_awaitable);
 }
 
-}  // namespace convene::jobs
+}  // namespace convene

@@ -2,6 +2,7 @@
 // convened's configuration: a flat TOML file (--config, default /etc/convene/convened.toml)
 // whose every key can be overridden by the environment variable CONVENE_<KEY>.
 #include "base/log.hpp"
+#include "daemon/http/rate_limit.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -28,10 +29,7 @@ struct MonthDayTime {
 
 // A token bucket: per_second requests a second on average, bursts of up to `burst`.
 // per_second 0 turns the limit off.
-struct RateLimit {
-  double per_second = 0;
-  double burst = 0;
-};
+using RateLimit = http::BucketSpec;
 
 struct Config {
   std::string database_url = "postgresql:///convene?host=/run/postgresql";

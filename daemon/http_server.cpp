@@ -7,8 +7,6 @@
 namespace convene::daemon {
 namespace {
 
-http::BucketSpec bucket(const RateLimit& limit) { return http::BucketSpec{limit.per_second, limit.burst}; }
-
 http::Router base_routes(const HttpServer::Services& services) {
   http::Router router;
   router.add("GET", "/healthz", [](const http::Request&, http::Response& res) {
@@ -50,8 +48,8 @@ http::ServerOptions server_options(const Config& config) {
   l.body_timeout = config.http_body_timeout;
   l.idle_timeout = config.http_idle_timeout;
   l.write_timeout = config.http_write_timeout;
-  o.rates = {bucket(config.rate_limit_api), bucket(config.rate_limit_token), bucket(config.rate_limit_auth_failures),
-             bucket(config.rate_limit_links), bucket(config.rate_limit_feeds)};
+  o.rates = {config.rate_limit_api, config.rate_limit_token, config.rate_limit_auth_failures, config.rate_limit_links,
+             config.rate_limit_feeds};
   o.trusted_proxies = http::TrustedProxies::parse(config.trusted_proxies);
   return o;
 }
@@ -60,7 +58,7 @@ HttpServer::HttpServer(boost::asio::io_context& loop, const Config& config, Serv
     : server_(std::make_unique<http::Server>(
           loop, server_options(config), base_routes(services),
           [&metrics = services.metrics](std::string_view route, int status, std::chrono::steady_clock::duration took) {
-            metrics.record(std::string(route), status, took);
+            metrics.record(route, status, took);
           })) {}
 
 }  // namespace convene::daemon

@@ -62,10 +62,13 @@ std::string label_value(std::string_view raw) {
   return out;
 }
 
-void HttpMetrics::record(const std::string& route, int status, std::chrono::duration<double> elapsed) {
+void HttpMetrics::record(std::string_view route, int status, std::chrono::duration<double> elapsed) {
   const std::size_t cls = status >= 100 && status < 600 ? static_cast<std::size_t>(status / 100) : 0;
   std::lock_guard lock(mutex_);
-  auto& counts = routes_[route];
+  // A route's name is copied once, the first time it is answered.
+  auto found = routes_.find(route);
+  if (found == routes_.end()) found = routes_.emplace(std::string(route), Counts{}).first;
+  auto& counts = found->second;
   ++counts.by_class[cls];
   counts.seconds_total += elapsed.count();
 }

@@ -5,9 +5,11 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace convene::daemon {
@@ -35,7 +37,7 @@ std::string label_value(std::string_view raw);
 // Requests by route and status class, counted from the HTTP threads.
 class HttpMetrics {
  public:
-  void record(const std::string& route, int status, std::chrono::duration<double> elapsed);
+  void record(std::string_view route, int status, std::chrono::duration<double> elapsed);
   void render(PrometheusText& out) const;
 
  private:
@@ -44,7 +46,7 @@ class HttpMetrics {
     double seconds_total = 0;
   };
   mutable std::mutex mutex_;
-  std::map<std::string, Counts> routes_;
+  std::map<std::string, Counts, std::less<>> routes_;
 };
 
 struct ProcessMetrics {

@@ -1,7 +1,7 @@
 #include "jobs/engine.hpp"
 
 #include "base/log.hpp"
-#include "jobs/offload.hpp"
+#include "base/offload.hpp"
 #include "store/sql_time.hpp"
 
 #include <boost/asio/as_tuple.hpp>

@@ -18,8 +18,7 @@ using Headers = std::multimap<std::string, std::string, CaseInsensitiveLess>;
 
 struct Request {
   std::string method;  // "GET", "POST", ... (HEAD is routed as GET)
-  std::string target;  // as sent: "/feeds/rooms/3.ics?token=..."
-  std::string path;    // the target's path, percent-decoded
+  std::string path;    // the request target's path, percent-decoded
   std::multimap<std::string, std::string> params;  // the query, decoded
   Headers headers;
   std::string body;

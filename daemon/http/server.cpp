@@ -1,9 +1,9 @@
 #include "daemon/http/server.hpp"
 
 #include "base/log.hpp"
+#include "base/offload.hpp"
 #include "daemon/http/body_budget.hpp"
 #include "daemon/http/problem.hpp"
-#include "jobs/offload.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -62,12 +62,6 @@ struct Connection {
   }
 };
 
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
 
 using HeadParser = bhttp::request_parser<bhttp::empty_body>;
@@ -75,6 +69,7 @@ using HeadParser = bhttp::request_parser<bhttp::empty_body>;
 // What the header block of a request decided.
 struct Screened {
   Request request;
+  std::string client_key;  // rate_key of the client's address: its buckets and body budget
   std::optional<RouteMatch> match;
   std::optional<Response> refusal;  // answered without reading the body
   bool has_body = false;
@@ -151,7 +146,8 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
   asio::awaitable<bool> read_body(Connection& c, boost::beast::flat_buffer& buffer, HeadParser& head, Screened& s,
                                   BodyBudget::Reservation& reservation);
   asio::awaitable<Response> dispatch(const RouteMatch& match, const Request& request);
-  std::optional<std::chrono::milliseconds> rate_limited(LimitClass limit, const Request& request);
+  std::optional<std::chrono::milliseconds> rate_limited(LimitClass limit, const Request& request,
+                                                       const std::string& client);
   asio::awaitable<bool> write(Connection& c, bool head, unsigned version, Response& response, bool keep_alive);
 };
 
@@ -325,7 +321,7 @@ asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffe
   head.body_limit(boost::none);
   auto [ec, n] = co_await bhttp::async_read_header(c.stream, buffer, head, use_tuple);
   if (ec) {
-    if (c.closed_by_server || (is_disconnect(ec) && ec != bhttp::error::header_limit)) co_return false;
+    if (c.closed_by_server || is_disconnect(ec)) co_return false;
     Response refusal = ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow
                            ? problem_response(431, "Request Header Fields Too Large",
                                               "the request line and header fields are limited to " +
@@ -336,7 +332,8 @@ asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffe
     co_return false;
   }
   Screened s = screen(c, head);
-  BodyBudget::Reservation body = bodies.reserve(rate_key(s.request.remote_addr));
+  // Only a body draws on the budget.
+  BodyBudget::Reservation body = s.has_body ? bodies.reserve(s.client_key) : BodyBudget::Reservation{};
   if (!s.refusal && s.has_body && !co_await read_body(c, buffer, head, s, body)) {
     if (!s.refusal) co_return false;  // the client went away
   }
@@ -352,7 +349,7 @@ asio::awaitable<bool> Server::Shared::serve_one(Connection& c, beast::flat_buffe
   set_state(c, Connection::State::answering);
   Response response = co_await dispatch(*s.match, s.request);
   if (s.match->route->options.limit == LimitClass::api && response.status == 401)
-    auth_failures.take(rate_key(s.request.remote_addr), std::chrono::steady_clock::now());
+    auth_failures.take(s.client_key, std::chrono::steady_clock::now());
   log_request(s.request, response.status);
   // Stopping while this was answered: say so, the connection closes after it.
   const bool keep = s.keep_alive && !stopping;
@@ -383,7 +380,6 @@ Screened Server::Shared::screen(const Connection& c, const HeadParser& head) {
     return s;
   }
   request.method = std::string(header.method_string());
-  request.target = std::string(target);
   const auto query_at = target.find('?');
   const std::string_view raw_path(target.data(), query_at == std::string_view::npos ? target.size() : query_at);
   if (raw_path.empty() || raw_path.front() != '/' || !percent_decode(raw_path, request.path, false)) {
@@ -403,9 +399,10 @@ Screened Server::Shared::screen(const Connection& c, const HeadParser& head) {
     }
   }
   request.remote_addr = client_address(c.peer, forwarded_for, options.trusted_proxies);
+  s.client_key = rate_key(request.remote_addr);
   if (s.has_body) {
-    const auto encoding = lowercase(request.get_header_value("Content-Encoding"));
-    if (!encoding.empty() && encoding != "identity") {
+    const auto encoding = request.get_header_value("Content-Encoding");
+    if (!encoding.empty() && !beast::iequals(encoding, "identity")) {
       s.refusal = problem_response(415, "Unsupported Media Type",
                                    "request bodies with a Content-Encoding are not accepted; send them uncompressed");
       return s;
@@ -418,7 +415,7 @@ Screened Server::Shared::screen(const Connection& c, const HeadParser& head) {
     return s;
   }
   const Route& route = *s.match->route;
-  if (const auto wait = rate_limited(route.options.limit, request)) {
+  if (const auto wait = rate_limited(route.options.limit, request, s.client_key)) {
     ++rate_limited_total;
     if (observe) observe(route.pattern, 429, {});
     s.refusal = too_many_requests(*wait);
@@ -463,15 +460,15 @@ asio::awaitable<bool> Server::Shared::read_body(Connection& c, beast::flat_buffe
       co_return false;
     }
   }
+  // The text copy is what stays, as many bytes as the reservation already counts: they stay
+  // counted until the answer is written.
   s.request.body = beast::buffers_to_string(parser.get().body().data());
-  // The text copy is what stays: count it until the answer is written.
-  reservation.grow_to(s.request.body.size());
   co_return true;
 }
 
-std::optional<std::chrono::milliseconds> Server::Shared::rate_limited(LimitClass limit, const Request& request) {
+std::optional<std::chrono::milliseconds> Server::Shared::rate_limited(LimitClass limit, const Request& request,
+                                                                     const std::string& client) {
   const auto now = std::chrono::steady_clock::now();
-  const std::string client = rate_key(request.remote_addr);
   switch (limit) {
     case LimitClass::none: return std::nullopt;
     case LimitClass::links: return links.take(client, now);
@@ -521,7 +518,7 @@ asio::awaitable<Response> Server::Shared::dispatch(const RouteMatch& match, cons
     return r;
   };
   try {
-    response = co_await jobs::offload<Response>(own_thread ? *dedicated : *workers, work);
+    response = co_await offload<Response>(own_thread ? *dedicated : *workers, work);
   } catch (...) {
     --waiting;
     throw;
