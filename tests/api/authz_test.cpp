@@ -30,6 +30,7 @@
 //   - Directory reads (GET communities, community, rooms, meetings, annual-meetings, /v1/me)
 //     are open to every authenticated member.
 #include "support/api_fixture.hpp"
+#include "support/route_patterns.hpp"
 
 #include "daemon/api/api.hpp"
 #include "daemon/http_server.hpp"
@@ -497,6 +498,27 @@ TEST(AuthzCoverage, EveryRegisteredRouteHasARow) {
   for (const auto& r : table)
     EXPECT_TRUE(registered.count(r)) << "the matrix has a row for " << r.first << " " << r.second
                                      << ", which is not registered";
+}
+
+// Every API route, the test clock's too, is attacked by the long-path test (tests/e2e/
+// hostile_http_test.cpp), which takes its routes from support/route_patterns.hpp.
+TEST(AuthzCoverage, EveryApiRouteIsInRoutePatterns) {
+  convene::daemon::Config config;
+  convene::calendar::ManualClock clock{convene::calendar::Instant{}};
+  convene::store::Database unused(convene::store::PoolOptions{"postgresql://127.0.0.1:1/unused", 1});
+  const auto api = convene::api::v1_api(convene::api::Services{unused, config, clock, &clock});
+  std::set<std::pair<std::string, std::string>> patterns, registered;
+  for (const auto& r : convene::testing::kRoutes)
+    EXPECT_TRUE(patterns.insert({r.method, r.pattern}).second) << "duplicate route pattern " << r.method << " " << r.pattern;
+  for (const auto& r : api.routes()) registered.insert({r.method, r.pattern});
+  ASSERT_TRUE(registered.count({"POST", "/v1/admin/clock"})) << "the test clock's route is not registered";
+  for (const auto& r : registered)
+    EXPECT_TRUE(patterns.count(r)) << "route " << r.first << " " << r.second
+                                   << " is registered but missing from kRoutes (tests/support/route_patterns.hpp)";
+  for (const auto& r : patterns) {
+    if (r.second.rfind("/v1/", 0) != 0) continue;  // the feeds, pages and probes are not the API's
+    EXPECT_TRUE(registered.count(r)) << "kRoutes has " << r.first << " " << r.second << ", which is not registered";
+  }
 }
 
 // --- the matrix --------------------------------------------------------------------------
