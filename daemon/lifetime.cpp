@@ -13,6 +13,7 @@
 #include "daemon/http_server.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/readiness.hpp"
+#include "daemon/pages/link_key.hpp"
 #include "daemon/pages/preferences.hpp"
 #include "daemon/pages/unsubscribe.hpp"
 #include "daemon/systemd.hpp"
@@ -97,8 +98,9 @@ class Daemon {
         templates_(notifiers::Templates::load(config_.templates_dir)),
         api_(api::v1_api(api::Services{database_, config_, clock_, test_clock_.get(), [this] { nudge_jobs(); }, &templates_})),
         feeds_(database_, config_, clock_, feed_cache_),
-        unsubscribe_(database_, clock_),
-        preferences_(database_, config_, clock_),
+        link_key_(database_, clock_),
+        unsubscribe_(database_, clock_, link_key_),
+        preferences_(database_, config_, clock_, link_key_),
         http_(io_, config_, HttpServer::Services{readiness_, http_metrics_, [this] { return render_metrics(); },
                                                  [this](http::Router& router) {
                                                    api_.install(router);
@@ -349,6 +351,7 @@ class Daemon {
   api::Api api_;
   feeds::FeedCache feed_cache_;
   feeds::FeedService feeds_;
+  LinkKey link_key_;  // signs the links of both pages below
   UnsubscribeService unsubscribe_;
   PreferencesService preferences_;
   // Declared before blocking_: a feed file run in progress uses it until blocking_ is joined.

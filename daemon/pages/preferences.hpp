@@ -17,8 +17,9 @@ namespace convene::daemon {
 
 class PreferencesService {
  public:
-  PreferencesService(store::Database& database, const Config& config, const calendar::Clock& clock)
-      : database_(database), config_(config), clock_(clock), link_key_(database, clock) {}
+  // `link_key` is shared with the unsubscribe page; keep it alive longer than this.
+  PreferencesService(store::Database& database, const Config& config, const calendar::Clock& clock, LinkKey& link_key)
+      : database_(database), config_(config), clock_(clock), link_key_(link_key) {}
   void install(http::Router& router);
 
   // Form bodies above this size are refused (413): the page's own form is a few kilobytes.
@@ -31,7 +32,7 @@ class PreferencesService {
   store::Database& database_;
   const Config& config_;
   const calendar::Clock& clock_;
-  LinkKey link_key_;
+  LinkKey& link_key_;
 };
 
 // True when a POST comes from another site: a Sec-Fetch-Site of cross-site or same-site, or

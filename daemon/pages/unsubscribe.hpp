@@ -15,8 +15,9 @@ namespace convene::daemon {
 
 class UnsubscribeService {
  public:
-  UnsubscribeService(store::Database& database, const calendar::Clock& clock)
-      : database_(database), clock_(clock), link_key_(database, clock) {}
+  // `link_key` is shared with the preferences page; keep it alive longer than this.
+  UnsubscribeService(store::Database& database, const calendar::Clock& clock, LinkKey& link_key)
+      : database_(database), clock_(clock), link_key_(link_key) {}
   void install(http::Router& router);
 
  private:
@@ -25,7 +26,7 @@ class UnsubscribeService {
 
   store::Database& database_;
   const calendar::Clock& clock_;
-  LinkKey link_key_;
+  LinkKey& link_key_;
 };
 
 }  // namespace convene::daemon

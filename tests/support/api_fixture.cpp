@@ -35,8 +35,9 @@ void ApiTest::SetUp() {
       api::v1_api(api::Services{*database_, config, clock, nullptr, [] {}, templates_.get()}));
   feed_cache_ = std::make_unique<feeds::FeedCache>();
   feeds_ = std::make_unique<feeds::FeedService>(*database_, config, clock, *feed_cache_);
-  unsubscribe_ = std::make_unique<daemon::UnsubscribeService>(*database_, clock);
-  preferences_ = std::make_unique<daemon::PreferencesService>(*database_, config, clock);
+  link_key_ = std::make_unique<daemon::LinkKey>(*database_, clock);
+  unsubscribe_ = std::make_unique<daemon::UnsubscribeService>(*database_, clock, *link_key_);
+  preferences_ = std::make_unique<daemon::PreferencesService>(*database_, config, clock, *link_key_);
   metrics_ = std::make_unique<daemon::HttpMetrics>();
   readiness_ = std::make_unique<daemon::Readiness>(*database_, project_migrations());
   loop_ = std::make_unique<LoopThread>();

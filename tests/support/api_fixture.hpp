@@ -78,6 +78,7 @@ class ApiTest : public MigratedDatabaseTest {
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<feeds::FeedCache> feed_cache_;
   std::unique_ptr<feeds::FeedService> feeds_;
+  std::unique_ptr<daemon::LinkKey> link_key_;
   std::unique_ptr<daemon::UnsubscribeService> unsubscribe_;
   std::unique_ptr<daemon::PreferencesService> preferences_;
   std::unique_ptr<daemon::HttpMetrics> metrics_;
