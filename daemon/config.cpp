@@ -135,6 +135,14 @@ Setting duration_setting(std::string key, std::chrono::milliseconds Config::*fie
           [field](const Config& c) { return std::to_string((c.*field).count()) + "ms"; }};
 }
 
+// A whole number from `min` to `max`.
+template <class T>
+Setting integer_setting(std::string key, T Config::*field, long long min, long long max) {
+  return {std::move(key), false,
+          [field, min, max](Config& c, const std::string& v) { c.*field = static_cast<T>(parse_integer(v, min, max)); },
+          [field](const Config& c) { return std::to_string(c.*field); }};
+}
+
 Setting rate_limit_setting(std::string key, RateLimit Config::*field, double RateLimit::*part) {
   return {std::move(key), false, [field, part](Config& c, const std::string& v) { (c.*field).*part = parse_number(v, 1000000); },
           [field, part](const Config& c) { return format_number((c.*field).*part); }};
@@ -168,28 +176,15 @@ const std::vector<Setting>& settings() {
          c.database_url = v;
        },
        [](const Config& c) { return store::redact_conninfo(c.database_url); }},
-      {"database_pool_size", false,
-       [](Config& c, const std::string& v) { c.database_pool_size = parse_integer(v, 1, 256); },
-       [](const Config& c) { return std::to_string(c.database_pool_size); }},
-      {"database_connect_timeout", false,
-       [](Config& c, const std::string& v) {
-         c.database_connect_timeout = parse_duration(v);
-         if (c.database_connect_timeout < std::chrono::seconds(1) || c.database_connect_timeout > std::chrono::minutes(5))
-           throw std::invalid_argument("must be between 1s and 5m");
-       },
-       [](const Config& c) { return std::to_string(c.database_connect_timeout.count()) + "ms"; }},
+      integer_setting("database_pool_size", &Config::database_pool_size, 1, 256),
+      duration_setting("database_connect_timeout", &Config::database_connect_timeout, std::chrono::seconds(1),
+                       std::chrono::minutes(5), "1s and 5m"),
       {"http_listen", false, [](Config& c, const std::string& v) { c.http_listen = parse_listen(v); },
        [](const Config& c) { return c.http_listen.to_string(); }},
-      {"http_threads", false, [](Config& c, const std::string& v) { c.http_threads = parse_integer(v, 1, 256); },
-       [](const Config& c) { return std::to_string(c.http_threads); }},
-      {"http_max_body", false,
-       [](Config& c, const std::string& v) { c.http_max_body = parse_integer(v, 1024, 64LL * 1024 * 1024); },
-       [](const Config& c) { return std::to_string(c.http_max_body); }},
-      {"http_max_queued", false, [](Config& c, const std::string& v) { c.http_max_queued = parse_integer(v, 1, 100000); },
-       [](const Config& c) { return std::to_string(c.http_max_queued); }},
-      {"http_max_connections", false,
-       [](Config& c, const std::string& v) { c.http_max_connections = parse_integer(v, 1, 1000000); },
-       [](const Config& c) { return std::to_string(c.http_max_connections); }},
+      integer_setting("http_threads", &Config::http_threads, 1, 256),
+      integer_setting("http_max_body", &Config::http_max_body, 1024, 64LL * 1024 * 1024),
+      integer_setting("http_max_queued", &Config::http_max_queued, 1, 100000),
+      integer_setting("http_max_connections", &Config::http_max_connections, 1, 1000000),
       duration_setting("http_header_timeout", &Config::http_header_timeout, std::chrono::seconds(1),
                        std::chrono::minutes(10), "1s and 10m"),
       duration_setting("http_body_timeout", &Config::http_body_timeout, std::chrono::seconds(1), std::chrono::hours(1),
@@ -286,30 +281,13 @@ const std::vector<Setting>& settings() {
          std::snprintf(buf, sizeof buf, "%02u-%02u", c.annual_window_month, c.annual_window_first_day);
          return std::string(buf);
        }},
-      {"annual_window_days", false,
-       [](Config& c, const std::string& v) { c.annual_window_days = static_cast<unsigned>(parse_integer(v, 1, 31)); },
-       [](const Config& c) { return std::to_string(c.annual_window_days); }},
-      {"booking_horizon_months", false,
-       [](Config& c, const std::string& v) { c.booking_horizon_months = parse_integer(v, 1, 60); },
-       [](const Config& c) { return std::to_string(c.booking_horizon_months); }},
-      {"max_occurrences", false, [](Config& c, const std::string& v) { c.max_occurrences = parse_integer(v, 1, 10000); },
-       [](const Config& c) { return std::to_string(c.max_occurrences); }},
-      {"job_concurrency", false, [](Config& c, const std::string& v) { c.job_concurrency = parse_integer(v, 1, 256); },
-       [](const Config& c) { return std::to_string(c.job_concurrency); }},
-      {"job_lease", false,
-       [](Config& c, const std::string& v) {
-         c.job_lease = parse_duration(v);
-         if (c.job_lease < std::chrono::seconds(1) || c.job_lease > std::chrono::hours(1))
-           throw std::invalid_argument("must be between 1s and 1h");
-       },
-       [](const Config& c) { return std::to_string(c.job_lease.count()) + "ms"; }},
-      {"job_poll_interval", false,
-       [](Config& c, const std::string& v) {
-         c.job_poll_interval = parse_duration(v);
-         if (c.job_poll_interval < std::chrono::milliseconds(100) || c.job_poll_interval > std::chrono::hours(1))
-           throw std::invalid_argument("must be between 100ms and 1h");
-       },
-       [](const Config& c) { return std::to_string(c.job_poll_interval.count()) + "ms"; }},
+      integer_setting("annual_window_days", &Config::annual_window_days, 1, 31),
+      integer_setting("booking_horizon_months", &Config::booking_horizon_months, 1, 60),
+      integer_setting("max_occurrences", &Config::max_occurrences, 1, 10000),
+      integer_setting("job_concurrency", &Config::job_concurrency, 1, 256),
+      duration_setting("job_lease", &Config::job_lease, std::chrono::seconds(1), std::chrono::hours(1), "1s and 1h"),
+      duration_setting("job_poll_interval", &Config::job_poll_interval, std::chrono::milliseconds(100),
+                       std::chrono::hours(1), "100ms and 1h"),
       month_day_time_setting("placeholders_at", &Config::placeholders_at),
       month_day_time_setting("tbd_reminder_at", &Config::tbd_reminder_at),
       month_day_time_setting("annual_review_at", &Config::annual_review_at),
@@ -329,18 +307,10 @@ const std::vector<Setting>& settings() {
          c.smtp_require_tls = v == "true";
        },
        [](const Config& c) { return std::string(c.smtp_require_tls ? "true" : "false"); }},
-      {"smtp_max_connections", false,
-       [](Config& c, const std::string& v) { c.smtp_max_connections = parse_integer(v, 1, 64); },
-       [](const Config& c) { return std::to_string(c.smtp_max_connections); }},
-      {"webhook_max_host_connections", false,
-       [](Config& c, const std::string& v) { c.webhook_max_host_connections = parse_integer(v, 1, 256); },
-       [](const Config& c) { return std::to_string(c.webhook_max_host_connections); }},
-      {"webhook_max_endpoints_per_member", false,
-       [](Config& c, const std::string& v) { c.webhook_max_endpoints_per_member = parse_integer(v, 1, 1000); },
-       [](const Config& c) { return std::to_string(c.webhook_max_endpoints_per_member); }},
-      {"webhook_max_endpoints_per_community", false,
-       [](Config& c, const std::string& v) { c.webhook_max_endpoints_per_community = parse_integer(v, 1, 1000); },
-       [](const Config& c) { return std::to_string(c.webhook_max_endpoints_per_community); }},
+      integer_setting("smtp_max_connections", &Config::smtp_max_connections, 1, 64),
+      integer_setting("webhook_max_host_connections", &Config::webhook_max_host_connections, 1, 256),
+      integer_setting("webhook_max_endpoints_per_member", &Config::webhook_max_endpoints_per_member, 1, 1000),
+      integer_setting("webhook_max_endpoints_per_community", &Config::webhook_max_endpoints_per_community, 1, 1000),
       {"smtp_ca_file", false,
        [](Config& c, const std::string& v) {
          if (!v.empty() && v.front() != '/') throw std::invalid_argument("must be an absolute path to a PEM file of CA certificates");
@@ -375,27 +345,19 @@ const std::vector<Setting>& settings() {
          c.webhook_allowlist = v;
        },
        [](const Config& c) { return c.webhook_allowlist; }},
-      {"delivery_concurrency", false,
-       [](Config& c, const std::string& v) { c.delivery_concurrency = parse_integer(v, 1, 5000); },
-       [](const Config& c) { return std::to_string(c.delivery_concurrency); }},
+      integer_setting("delivery_concurrency", &Config::delivery_concurrency, 1, 5000),
       duration_setting("delivery_lease", &Config::delivery_lease, std::chrono::seconds(1), std::chrono::hours(1),
                        "1s and 1h"),
-      {"delivery_receiver_in_flight", false,
-       [](Config& c, const std::string& v) { c.delivery_receiver_in_flight = parse_integer(v, 1, 5000); },
-       [](const Config& c) { return std::to_string(c.delivery_receiver_in_flight); }},
+      integer_setting("delivery_receiver_in_flight", &Config::delivery_receiver_in_flight, 1, 5000),
       {"templates_dir", false,
        [](Config& c, const std::string& v) {
          if (v.empty()) throw std::invalid_argument("must not be empty");
          c.templates_dir = v;
        },
        [](const Config& c) { return c.templates_dir.string(); }},
-      {"role_ending_notice_days", false,
-       [](Config& c, const std::string& v) { c.role_ending_notice_days = parse_integer(v, 1, 365); },
-       [](const Config& c) { return std::to_string(c.role_ending_notice_days); }},
-      {"digest_batch", false, [](Config& c, const std::string& v) { c.digest_batch = parse_integer(v, 1, 5000); },
-       [](const Config& c) { return std::to_string(c.digest_batch); }},
-      {"digest_chains", false, [](Config& c, const std::string& v) { c.digest_chains = parse_integer(v, 1, 16); },
-       [](const Config& c) { return std::to_string(c.digest_chains); }},
+      integer_setting("role_ending_notice_days", &Config::role_ending_notice_days, 1, 365),
+      integer_setting("digest_batch", &Config::digest_batch, 1, 5000),
+      integer_setting("digest_chains", &Config::digest_chains, 1, 16),
   };
   return all;
 }

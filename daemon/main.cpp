@@ -101,13 +101,13 @@ int main(int argc, char** argv) {
     } else if (find_command(command) != nullptr) {
       args.push_back(arg);
     } else if (is_option(arg)) {
-      return usage_error("unknown option '" + arg + "'");
+      return unexpected(arg);
     } else if (command.empty()) {
       command = arg;
     } else if (find_command(command + " " + arg) != nullptr) {
       command += " " + arg;
     } else {
-      return usage_error("unexpected argument '" + arg + "'");
+      return unexpected(arg);
     }
   }
   if (const auto* found = find_command(command)) return found->run(globals, args);

@@ -19,9 +19,7 @@ std::string server_secret(pqxx::work& tx, const std::string& name, const std::st
   // Two instances racing: the first insert wins and both read its key.
   tx.exec_params("INSERT INTO server_secrets (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING", name,
                  candidate, now_sql);
-  const auto rows = tx.exec_params("SELECT secret FROM server_secrets WHERE name = $1", name);
-  const pqxx::binarystring stored(rows[0][0]);
-  return stored.str();
+  return find_server_secret(tx, name).value();
 }
 
 }  // namespace convene::store

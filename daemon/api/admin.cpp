@@ -177,7 +177,7 @@ Reply delete_suppression(Call& call) {
   if (!call.admin()) return forbidden("only admins remove suppressions");
   const auto& address = call.param("address");
   // Nothing that could not be an address reaches PostgreSQL (a stray byte would be a 500).
-  if (address.empty() || utf8_error_at(address) != std::string::npos || text_problem(address, Text::single_line, 320))
+  if (address.empty() || text_problem(address, Text::single_line, 320))
     return not_found("suppression");
   if (call.tx.exec_params("DELETE FROM suppressions WHERE address = lower($1)", address).affected_rows() == 0)
     return not_found("suppression");

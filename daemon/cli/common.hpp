@@ -35,7 +35,7 @@ int unexpected(const std::string& arg);
 bool is_option(const std::string& arg);
 
 std::optional<Config> load_or_report(const Globals& globals);
-// A one-shot command's configuration with its logging set up and the zone database loaded;
+// A command's configuration with its logging set up and the zone database loaded;
 // nullopt (exit 2) when the configuration is bad, already reported.
 std::optional<Config> configure_command(const Globals& globals);
 // Applies pending migrations on a dedicated session (the advisory lock is per session).

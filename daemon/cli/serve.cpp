@@ -1,6 +1,5 @@
 // convened serve: run the daemon (daemon/lifetime.hpp) until it is stopped.
 #include "base/log.hpp"
-#include "calendar/zones.hpp"
 #include "daemon/cli/commands.hpp"
 #include "daemon/lifetime.hpp"
 #include "daemon/version.hpp"
@@ -32,10 +31,8 @@ int serve(const Globals& globals, const Args& args) {
     }
   }
 
-  auto config = load_or_report(globals);
+  auto config = configure_command(globals);
   if (!config) return 2;
-  log::configure(config->log_level, config->log_format);
-  calendar::preload_zones();
   try {
     auto migrations = store::load_migrations(config->schema_dir);
     log::info("starting", {{"version", std::string(kVersion)},

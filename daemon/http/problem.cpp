@@ -1,6 +1,5 @@
 #include "daemon/http/problem.hpp"
 
-#include <boost/beast/http/status.hpp>
 #include <boost/json/serialize.hpp>
 
 namespace convene::daemon::http {
@@ -19,11 +18,6 @@ void send_problem(Response& res, int status, std::string_view title, std::string
 void send_json(Response& res, int status, const boost::json::value& body) {
   res.status = status;
   res.set_content(boost::json::serialize(body), "application/json");
-}
-
-std::string_view reason_phrase(int status) {
-  const auto text = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
-  return text.empty() ? std::string_view("Unknown") : std::string_view(text.data(), text.size());
 }
 
 }  // namespace convene::daemon::http

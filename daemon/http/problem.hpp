@@ -14,7 +14,4 @@ void send_problem(Response& res, int status, std::string_view title, std::string
 
 void send_json(Response& res, int status, const boost::json::value& body);
 
-// The reason phrase of a status code ("Not Found"); "Unknown" for codes it does not know.
-std::string_view reason_phrase(int status);
-
 }  // namespace convene::daemon::http

@@ -23,15 +23,35 @@ std::vector<std::string_view> split_path(std::string_view path) {
   }
 }
 
-void default_failure(Response& res, int status, std::string_view retry_after) {
-  if (status == 503) {
-    send_problem(res, 503, "Service Unavailable",
-                 retry_after == "2" ? "the database is busy; try again shortly"
-                                    : "the database is unreachable; try again shortly");
-    res.set_header("Retry-After", retry_after);
-  } else {
-    send_problem(res, 500, "Internal Server Error", "the error has been logged");
+// Why a handler failed.
+enum class RouteFailure { database_unreachable, database_busy, unexpected };
+
+// How a failure is answered: its status and Retry-After (given to a route's own failure page
+// too), and the default problem's title and detail.
+struct FailureAnswer {
+  int status;
+  std::string_view retry_after;  // empty: none
+  std::string_view title, detail;
+};
+
+FailureAnswer answer_for(RouteFailure failure) {
+  switch (failure) {
+    case RouteFailure::database_unreachable:
+      return {503, "5", "Service Unavailable", "the database is unreachable; try again shortly"};
+    case RouteFailure::database_busy:
+      return {503, "2", "Service Unavailable", "the database is busy; try again shortly"};
+    case RouteFailure::unexpected:
+      break;
   }
+  return {500, "", "Internal Server Error", "the error has been logged"};
+}
+
+void answer_failure(const Route& route, RouteFailure failure, Response& response) {
+  const FailureAnswer answer = answer_for(failure);
+  response = Response{};
+  if (route.options.failure) return route.options.failure(response, answer.status, answer.retry_after);
+  send_problem(response, answer.status, answer.title, answer.detail);
+  if (!answer.retry_after.empty()) response.set_header("Retry-After", answer.retry_after);
 }
 
 }  // namespace
@@ -86,23 +106,18 @@ std::optional<RouteMatch> Router::match(std::string_view method, std::string_vie
 
 void run_route(const Route& route, const Request& request, Response& response, const RequestObserver& observe) {
   const auto started = std::chrono::steady_clock::now();
-  const auto& failure = route.options.failure ? route.options.failure : default_failure;
   try {
     route.handler(request, response);
   } catch (const pqxx::broken_connection&) {
-    response = Response{};
-    failure(response, 503, "5");
+    answer_failure(route, RouteFailure::database_unreachable, response);
   } catch (const store::PoolExhausted&) {
-    response = Response{};
-    failure(response, 503, "2");
+    answer_failure(route, RouteFailure::database_busy, response);
   } catch (const std::exception& e) {
     log::error("request failed", {{"method", request.method}, {"path", redact_path(request.path)}, {"error", std::string(e.what())}});
-    response = Response{};
-    failure(response, 500, "");
+    answer_failure(route, RouteFailure::unexpected, response);
   } catch (...) {
     log::error("request failed", {{"method", request.method}, {"path", redact_path(request.path)}, {"error", "unknown"}});
-    response = Response{};
-    failure(response, 500, "");
+    answer_failure(route, RouteFailure::unexpected, response);
   }
   if (observe) observe(route.pattern, response.status, std::chrono::steady_clock::now() - started);
 }

@@ -29,7 +29,8 @@ struct RouteOptions {
   bool dedicated_thread = false;
   // Tried on the event loop first (e.g. a cached public feed); true when it answered.
   std::function<bool(const Request&, Response&)> fast_path = {};
-  // Answers a failure (503 database unreachable or busy, 500 unexpected); default problem+json.
+  // Answers a failure (503 database unreachable or busy, 500 unexpected) with the status and
+  // Retry-After (empty for a 500) run_route chose; default problem+json.
   std::function<void(Response&, int status, std::string_view retry_after)> failure = {};
 };
 
@@ -56,7 +57,6 @@ class Router {
   void add(std::string method, std::string pattern, Handler handler, RouteOptions options = {});
   // HEAD is routed as GET. nullopt when no route has this method and path.
   std::optional<RouteMatch> match(std::string_view method, std::string_view path) const;
-  const std::vector<Route>& routes() const { return routes_; }
 
  private:
   std::vector<Route> routes_;

@@ -68,6 +68,12 @@ PreferencesState load_state(pqxx::work& tx, const Link& link, const std::string&
   return s;
 }
 
+// The page as the member's settings stand, its forms signed at `issued_unix`.
+PreferencesPage page_of(pqxx::work& tx, const Link& link, const std::string& now_sql, std::int64_t issued_unix) {
+  return PreferencesPage{load_state(tx, link, now_sql), csrf_value(link.key, link.member_id, link.version, issued_unix),
+                         std::to_string(issued_unix), calendar::zone_names(), {}, {}, {}, std::nullopt};
+}
+
 api::CommunityRef community_ref(const CommunityItem& item) {
   return api::CommunityRef{item.id, item.slug, item.name, "active", ""};
 }
@@ -145,8 +151,7 @@ void PreferencesService::show(const http::Request& req, const std::string& token
   const auto answer = database_.transact([&](pqxx::work& tx) {
     const auto link = resolve(tx, key, token, false);
     if (!link) return not_valid();
-    PreferencesPage page{load_state(tx, *link, now_sql), csrf_value(link->key, link->member_id, link->version, issued),
-                         std::to_string(issued), calendar::zone_names(), {}, {}, {}, std::nullopt};
+    PreferencesPage page = page_of(tx, *link, now_sql, issued);
     if (req.get_param_value("done") == "link")
       page.notice = "This is your new preferences link: bookmark it. Links in earlier emails no longer work.";
     return Answer{200, render_preferences_page(page), ""};
@@ -171,8 +176,7 @@ void PreferencesService::submit(const http::Request& req, const std::string& tok
   const auto answer = database_.transact([&](pqxx::work& tx) {
     const auto link = resolve(tx, key, token, true);
     if (!link) return not_valid();
-    PreferencesPage page{load_state(tx, *link, now_sql), csrf_value(link->key, link->member_id, link->version, now_unix),
-                         std::to_string(now_unix), calendar::zone_names(), {}, {}, {}, std::nullopt};
+    PreferencesPage page = page_of(tx, *link, now_sql, now_unix);
     switch (check_csrf(*form, link->key, link->member_id, link->version, now_unix)) {
       case CsrfCheck::ok: break;
       case CsrfCheck::expired:
