@@ -106,11 +106,12 @@ struct Server::Shared : std::enable_shared_from_this<Server::Shared> {
   tcp::acceptor acceptor;
   std::list<Connection*> all;
   std::list<Connection*> idle;  // longest idle first
-  std::size_t queued = 0;       // requests handed to the workers and not yet answered
-  std::size_t dedicated_queued = 0;
   std::size_t lingering = 0;
   bool stopping = false;
-  // Any thread (metrics).
+  // Written on the loop thread, read on any (metrics).
+  std::atomic<std::size_t> queued{0};  // requests handed to the workers and not yet answered
+  std::atomic<std::size_t> dedicated_queued{0};
+  std::atomic<std::size_t> body_bytes_held{0};  // bodies.used() as of its last change
   std::atomic<std::size_t> open{0}, idle_count{0};
   std::atomic<std::uint64_t> connections_total{0}, idle_closed_total{0}, refused_total{0}, busy_total{0},
       rate_limited_total{0};
@@ -267,6 +268,7 @@ asio::awaitable<void> Server::Shared::serve([[maybe_unused]] std::shared_ptr<Sha
       log::error("http connection failed", {{"error", std::string(e.what())}});
       keep_going = false;
     }
+    body_bytes_held = bodies.used();  // serve_one gave back what its body held
   }
   if (c.state == Connection::State::idle) set_state(c, Connection::State::reading);
   // A lingering connection still counts (a descriptor, toward the cap and the drain); only so
@@ -459,6 +461,7 @@ asio::awaitable<bool> Server::Shared::read_body(Connection& c, beast::flat_buffe
       s.refusal = server_busy();
       co_return false;
     }
+    body_bytes_held = bodies.used();
   }
   // The text copy is what stays, as many bytes as the reservation already counts: they stay
   // counted until the answer is written.
@@ -502,7 +505,7 @@ asio::awaitable<Response> Server::Shared::dispatch(const RouteMatch& match, cons
     co_return response;
   }
   const bool own_thread = route.options.dedicated_thread;
-  std::size_t& waiting = own_thread ? dedicated_queued : queued;
+  std::atomic<std::size_t>& waiting = own_thread ? dedicated_queued : queued;
   const std::size_t capacity = own_thread ? 8 : options.limits.workers + options.limits.max_queued;
   if (waiting >= capacity) {
     ++busy_total;
@@ -610,8 +613,15 @@ bool Server::drained() const { return shared_->open == 0; }
 
 ServerCounters Server::counters() const {
   const auto& s = *shared_;
-  return ServerCounters{s.open, s.idle_count, s.connections_total, s.idle_closed_total, s.refused_total, s.busy_total,
-                        s.rate_limited_total};
+  return ServerCounters{.open_connections = s.open,
+                        .idle_connections = s.idle_count,
+                        .connections_total = s.connections_total,
+                        .idle_closed_total = s.idle_closed_total,
+                        .refused_total = s.refused_total,
+                        .busy_total = s.busy_total,
+                        .rate_limited_total = s.rate_limited_total,
+                        .worker_requests = s.queued,
+                        .body_bytes_held = s.body_bytes_held};
 }
 
 }  // namespace convene::daemon::http

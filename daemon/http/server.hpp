@@ -59,6 +59,10 @@ struct ServerCounters {
   std::uint64_t refused_total = 0;      // connections refused at the cap
   std::uint64_t busy_total = 0;         // 503: the worker queue was full
   std::uint64_t rate_limited_total = 0; // 429
+  // Requests handed to the worker pool and not yet answered, running or waiting for a worker:
+  // at workers + max_queued the next one is answered 503.
+  std::size_t worker_requests = 0;
+  std::size_t body_bytes_held = 0;  // request body bytes held now, all connections (max_body_memory)
 };
 
 class Server {

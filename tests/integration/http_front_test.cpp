@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -19,8 +20,19 @@ using convene::testing::RawConnection;
 using convene::testing::RawResponse;
 using convene::testing::request_bytes;
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// Polls `condition` every 10 ms until it holds (true) or `timeout` passes (false).
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+}
 
 // Holds handlers until opened: the workers stay busy as long as a test wants.
 class Gate {
@@ -86,6 +98,7 @@ class HttpFront : public ::testing::Test {
     loop_.run([&] { result = server_->drained(); });
     return result;
   }
+  ServerCounters counters() const { return server_->counters(); }
 
   Gate gate_;
   LoopThread loop_;
@@ -99,7 +112,7 @@ TEST_F(HttpFront, AFullWorkerQueueAnswers503AtOnceAndTheLoopStillAnswers) {
   std::vector<RawConnection> held;
   for (int i = 0; i < 3; ++i) held.push_back(send(request_bytes("GET", "/slow")));  // 2 running, 1 waiting
   ASSERT_TRUE(gate_.wait_for_waiting(2));
-  std::this_thread::sleep_for(100ms);  // the third is queued behind them
+  ASSERT_TRUE(eventually([&] { return counters().worker_requests == 3; })) << "the third never queued behind them";
 
   auto refused = send(request_bytes("GET", "/slow"));
   const auto busy = refused.read_response(2s);
@@ -134,7 +147,7 @@ TEST_F(HttpFront, BodyBytesHeldAreBoundedAsTheyArriveInAllAndPerClient) {
   // Two bodies of 900 bytes that never finish, from two clients: 1,800 bytes held.
   auto first = send(from("192.0.2.1") + std::string(900, 'a'));
   auto second = send(from("192.0.2.2") + std::string(900, 'b'));
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(eventually([&] { return counters().body_bytes_held == 1800; })) << counters().body_bytes_held;
   auto third = send(from("192.0.2.3") + std::string(1000, 'c'));
   const auto refused = third.read_response(2s);
   ASSERT_TRUE(refused) << "a third body was held beside two unfinished ones";
@@ -142,10 +155,10 @@ TEST_F(HttpFront, BodyBytesHeldAreBoundedAsTheyArriveInAllAndPerClient) {
   EXPECT_EQ(refused->header("retry-after"), "1");
   first.close();  // its bytes go with its connection
   second.close();
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(eventually([&] { return counters().body_bytes_held == 0; })) << counters().body_bytes_held;
   // One client's second body passes its own share (900 + 1000 > 1536) while the total has room.
   auto held = send(from("192.0.2.4") + std::string(900, 'd'));
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(eventually([&] { return counters().body_bytes_held == 900; })) << counters().body_bytes_held;
   auto same_client = send(from("192.0.2.4") + std::string(1000, 'e'));
   const auto per_client = same_client.read_response(2s);
   ASSERT_TRUE(per_client);
@@ -158,7 +171,7 @@ TEST_F(HttpFront, BodyBytesHeldAreBoundedAsTheyArriveInAllAndPerClient) {
 }
 
 TEST_F(HttpFront, AnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
-  start(ServerLimits{.idle_timeout = std::chrono::milliseconds(300)});
+  start(ServerLimits{.idle_timeout = std::chrono::milliseconds(1000)});
   auto c = send(request_bytes("GET", "/text"));
   const auto r = c.read_response(2s);
   ASSERT_TRUE(r);
@@ -186,7 +199,7 @@ TEST_F(HttpFront, RefusalsToHeadCarryNoBody) {
   start({});
   // A 404 to HEAD, then a GET on the same connection: its answer must follow the header directly.
   auto c = send(request_bytes("HEAD", "/nothing") + request_bytes("GET", "/text"));
-  for (int i = 0; i < 50 && c.received().find("hello") == std::string::npos; ++i) c.wait_readable(100ms);
+  c.read_until("hello", 5s);
   const std::string& received = c.received();
   const auto head_end = received.find("\r\n\r\n");
   ASSERT_NE(head_end, std::string::npos) << received;
@@ -198,7 +211,7 @@ TEST_F(HttpFront, HeadAnswersTheHeadersOfGetWithoutTheBody) {
   start({});
   auto c = send(request_bytes("HEAD", "/text") + request_bytes("GET", "/text"));
   // Raw bytes: a response parser cannot know that HEAD's Content-Length has no body behind it.
-  for (int i = 0; i < 50 && c.received().find("hello") == std::string::npos; ++i) c.wait_readable(100ms);
+  c.read_until("hello", 5s);
   const std::string& received = c.received();
   const auto head_end = received.find("\r\n\r\n");
   ASSERT_NE(head_end, std::string::npos) << received;
@@ -217,10 +230,8 @@ TEST_F(HttpFront, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
   EXPECT_EQ(c.received().rfind("HTTP/1.1 100 Continue", 0), 0u) << c.received();
   ASSERT_TRUE(c.send("hello", 2s));
   // The 100 is an interim answer; the final one follows.
-  const std::string received = [&] {
-    for (int i = 0; i < 50 && c.received().find("hello") == std::string::npos; ++i) c.wait_readable(100ms);
-    return c.received();
-  }();
+  c.read_until("hello", 5s);
+  const std::string& received = c.received();
   EXPECT_NE(received.find("HTTP/1.1 200 OK"), std::string::npos) << received;
   EXPECT_NE(received.find("\r\n\r\nhello"), std::string::npos) << received;
 }

@@ -255,6 +255,17 @@ std::optional<RawResponse> RawConnection::read_response(Millis timeout) {
   }
 }
 
+bool RawConnection::read_until(std::string_view text, Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    pump();
+    if (buffer_.find(text) != std::string::npos) return true;
+    if (peer_closed_ || fd_ < 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, remaining_ms(deadline)) <= 0) return false;
+  }
+}
+
 bool RawConnection::wait_closed(Millis timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {

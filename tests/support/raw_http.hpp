@@ -76,6 +76,9 @@ class RawConnection {
   // One response within `timeout`: nullopt when it did not come (closed() tells whether the peer
   // closed the connection instead).
   std::optional<RawResponse> read_response(Millis timeout);
+  // Waits up to `timeout` until `text` is in received(); false when it did not come in time or
+  // the peer closed the connection without sending it.
+  bool read_until(std::string_view text, Millis timeout);
   // Waits up to `timeout` for the peer to close the connection (EOF or reset); true when it did.
   bool wait_closed(Millis timeout);
   bool closed() const { return peer_closed_; }
