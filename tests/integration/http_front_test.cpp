@@ -1,5 +1,6 @@
 // The HTTP front (daemon/http/server) with routes of its own, no database: the bounded worker
-// queue, answers on the loop while every worker is busy, HEAD, 100-continue and a graceful stop.
+// queue, answers on the loop while every worker is busy, the body budget, the deadlines (header,
+// body, idle, write), the connection cap, HEAD, 100-continue and a graceful stop.
 #include "daemon/http/problem.hpp"
 #include "daemon/http/server.hpp"
 #include "support/loop_thread.hpp"
@@ -11,11 +12,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 using namespace convene::daemon::http;
 using convene::testing::LoopThread;
+using convene::testing::raw_exchange;
 using convene::testing::RawConnection;
 using convene::testing::RawResponse;
 using convene::testing::request_bytes;
@@ -23,6 +27,10 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// More than loopback's socket buffers hold on both sides together, so a client that never
+// reads leaves the server's write waiting.
+constexpr std::size_t kLargeBody = 16 * 1024 * 1024;
 
 // Polls `condition` every 10 ms until it holds (true) or `timeout` passes (false).
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
@@ -71,6 +79,9 @@ class HttpFront : public ::testing::Test {
     router.add("GET", "/loop", [](const Request&, Response& res) { send_json(res, 200, boost::json::object{{"loop", true}}); },
                {.on_loop = true});
     router.add("GET", "/text", [](const Request&, Response& res) { res.set_content("hello", "text/plain"); });
+    router.add("GET", "/large", [large = large_](const Request&, Response& res) {
+      res.set_shared_content(large, *large, "application/octet-stream");
+    });
     router.add("POST", "/echo", [](const Request& req, Response& res) { res.set_content(req.body, "text/plain"); },
                {.max_body = 1024});
     ServerOptions options;
@@ -100,6 +111,7 @@ class HttpFront : public ::testing::Test {
   }
   ServerCounters counters() const { return server_->counters(); }
 
+  const std::shared_ptr<const std::string> large_ = std::make_shared<const std::string>(kLargeBody, 'x');
   Gate gate_;
   LoopThread loop_;
   std::unique_ptr<Server> server_;
@@ -193,6 +205,57 @@ TEST_F(HttpFront, AHeaderSentSlowlyIsCutOffAtTheHeaderTimeout) {
   }
   EXPECT_TRUE(closed) << "a header dripped for 4 s was still being read";
   EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "cut off long after the header timeout";
+}
+
+TEST_F(HttpFront, ABodyThatStopsComingIsCutOffAtTheBodyTimeout) {
+  // Every other deadline a minute away: only the body's can end this connection.
+  start(ServerLimits{.header_timeout = 60s, .body_timeout = 500ms, .idle_timeout = 60s, .write_timeout = 60s});
+  const auto started = Clock::now();
+  // 10 bytes of the 1,000 declared, then nothing.
+  auto c = send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + std::string(10, 'a'));
+  EXPECT_TRUE(c.wait_closed(5s)) << "a body that stopped after 10 of 1,000 bytes was still awaited after 5 s";
+  EXPECT_GE(Clock::now() - started, 500ms) << "closed before the body timeout";
+  EXPECT_TRUE(eventually([&] { return counters().open_connections == 0 && counters().body_bytes_held == 0; }))
+      << counters().open_connections << " open, " << counters().body_bytes_held << " body bytes held";
+}
+
+TEST_F(HttpFront, AClientThatNeverReadsItsAnswerIsCutOffAtTheWriteTimeout) {
+  start(ServerLimits{.header_timeout = 60s, .body_timeout = 60s, .idle_timeout = 60s, .write_timeout = 500ms});
+  auto c = send(request_bytes("GET", "/large"));  // and never read
+  ASSERT_TRUE(eventually([&] { return counters().connections_total == 1; }));
+  EXPECT_TRUE(eventually([&] { return counters().open_connections == 0; }))
+      << "an answer nobody reads held its connection for 5 s";
+  // What reached the client is what the buffers held when the server gave up: not the answer.
+  c.wait_closed(5s);
+  EXPECT_LT(c.received().size(), kLargeBody) << "the whole answer fit in the socket buffers: no write ever waited";
+}
+
+TEST_F(HttpFront, AtTheConnectionCapWithNoneIdleANewConnectionIsRefused) {
+  start(ServerLimits{.max_connections = 3});
+  std::vector<RawConnection> held;
+  for (int i = 0; i < 3; ++i) held.push_back(send(request_bytes("GET", "/slow")));
+  ASSERT_TRUE(gate_.wait_for_waiting(3));  // all three answering: none idle to make room
+  RawConnection fourth(server_->port());
+  ASSERT_TRUE(fourth.wait_connected(2s)) << fourth.error();  // the kernel's backlog takes it
+  fourth.send(request_bytes("GET", "/loop"), 2s);            // may fail: the server closes it
+  EXPECT_FALSE(fourth.read_response(2s)) << "a connection past the cap was served";
+  EXPECT_TRUE(fourth.closed()) << "a connection past the cap was left open";
+  EXPECT_TRUE(eventually([&] { return counters().refused_total == 1; })) << counters().refused_total;
+  EXPECT_EQ(counters().idle_closed_total, 0u);
+
+  gate_.open();
+  for (auto& c : held) {
+    const auto r = c.read_response(5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  // Still at the cap, but with idle connections to close: a new one is served.
+  ASSERT_TRUE(eventually([&] { return counters().idle_connections == 3; }));
+  std::string why;
+  const auto again = raw_exchange(server_->port(), request_bytes("GET", "/loop"), 2s, &why);
+  ASSERT_TRUE(again) << why;
+  EXPECT_EQ(again->status, 200);
+  EXPECT_EQ(counters().refused_total, 1u);
 }
 
 TEST_F(HttpFront, RefusalsToHeadCarryNoBody) {
