@@ -81,23 +81,26 @@ void DeliveryWorker::consider_claims(Lane& lane, SteadyClock::time_point now, St
   using namespace std::chrono;
   const bool resting = now < lane.pause_until;
   const bool room = lane.in_flight + lane.reserved + lane.chunk <= lane.budget;
+  const bool poll = now - lane.last_look >= options_.poll_interval;
+  const bool due = lane.look_now || poll || (lane.next_due && *lane.next_due <= clock_.now());
   if (!lane.crowded.empty()) {
     // While claims run or there is no room, only their results or finished sends (which
     // cancel the timer) matter for this lane.
     if (resting) wait = std::min<SteadyClock::duration>(wait, lane.pause_until - now);
     if (resting || lane.claims_running > 0 || !room) return;
     const auto [crowded_room_now, threshold] = crowded_room(lane);
-    if (crowded_room_now >= threshold) {
+    if ((due || lane.backlog) && crowded_room_now >= threshold) {
+      lane.look_now = false;
+      lane.last_look = now;
       start_claim(lane, claim_size(crowded_room_now, lane.chunk));
     } else if (now >= lane.explore_at) {
       start_claim(lane, lane.chunk, true);
     } else {
       wait = std::min<SteadyClock::duration>(wait, lane.explore_at - now);
+      if (lane.next_due) wait = std::min<SteadyClock::duration>(wait, until(*lane.next_due));
     }
     return;
   }
-  const bool poll = now - lane.last_look >= options_.poll_interval;
-  const bool due = lane.look_now || poll || (lane.next_due && *lane.next_due <= clock_.now());
   if (due && !resting && lane.claims_running == 0 && lane.in_flight + lane.chunk <= lane.budget) {
     lane.look_now = false;
     lane.last_look = now;
@@ -108,12 +111,15 @@ void DeliveryWorker::consider_claims(Lane& lane, SteadyClock::time_point now, St
   if (lane.claims_running > 0 || lane.in_flight + lane.chunk > lane.budget) return;
   SteadyClock::duration lane_wait = options_.poll_interval - (SteadyClock::now() - lane.last_look);
   if (lane.pause_until > SteadyClock::now()) lane_wait = std::min(lane_wait, lane.pause_until - SteadyClock::now());
-  if (lane.next_due) {
-    const auto due_in = *lane.next_due - clock_.now();
-    lane_wait = std::min<SteadyClock::duration>(
-        lane_wait, due_in.count() <= 0 ? SteadyClock::duration(0) : duration_cast<SteadyClock::duration>(due_in) + milliseconds(1));
-  }
+  if (lane.next_due) lane_wait = std::min(lane_wait, until(*lane.next_due));
   wait = std::min(wait, lane_wait);
+}
+
+// How long until `at` on the worker's clock, as a steady duration (0 when it has passed).
+SteadyClock::duration DeliveryWorker::until(calendar::Instant at) const {
+  const auto in = at - clock_.now();
+  return in.count() <= 0 ? SteadyClock::duration(0)
+                         : std::chrono::duration_cast<SteadyClock::duration>(in) + std::chrono::milliseconds(1);
 }
 
 // What the crowded receivers have room for now, and how much room is worth a claim: half of
@@ -189,15 +195,19 @@ void DeliveryWorker::claimed(Lane& lane, const ClaimRequest& request, SteadyCloc
 }
 
 // Enters, keeps or leaves the lane's crowded state (Lane::crowded) after a claim. It ends when
-// a claim of the crowded receivers' rows comes back short: their backlog is drained (or not
-// due yet). A look past them that found other receivers' rows looks again at once while it
+// a claim of the crowded receivers' rows comes back short while they have nothing in flight:
+// their backlog is drained. (Short while they are still busy: the rest of it is not due yet,
+// and the next claim waits for it.) A look past them that found other receivers' rows looks again at once while it
 // comes back full, else in 100 ms; one that found nothing waits twice as long as before.
 void DeliveryWorker::note_crowding(Lane& lane, const ClaimRequest& request, const Batch& batch, std::size_t rows) {
   using namespace std::chrono;
   const bool crowded = batch.deferred > 0 && batch.deferred * 2 >= request.limit;
   const bool was_crowded = !lane.crowded.empty();
   if (!was_crowded && !crowded) return;
-  if (!request.exploring && rows < request.limit) {
+  const auto busy = [&] {
+    return std::any_of(lane.crowded.begin(), lane.crowded.end(), [&](const auto& r) { return receivers_.in_flight(r) > 0; });
+  };
+  if (!request.exploring && rows < request.limit && !busy()) {
     lane.crowded.clear();
     lane.crowded_endpoints.clear();
     lane.explore_interval = milliseconds(100);

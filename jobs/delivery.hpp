@@ -94,7 +94,8 @@ class DeliveryWorker {
   void start_claim(Lane& lane, std::size_t limit, bool exploring = false);
   void claimed(Lane& lane, const ClaimRequest& request, std::chrono::steady_clock::time_point started, Batch batch,
                std::exception_ptr error);
-  std::pair<std::size_t, std::size_t> crowded_room(const Lane& lane) const;  // room, and room worth a claim
+  std::pair<std::size_t, std::size_t> crowded_room(const Lane& lane) const;
+  std::chrono::steady_clock::duration until(calendar::Instant at) const;  // room, and room worth a claim
   void note_crowding(Lane& lane, const ClaimRequest& request, const Batch& batch, std::size_t rows);
   static constexpr std::size_t kMaxCrowdedEndpoints = 1000;
   void consider_claims(Lane& lane, std::chrono::steady_clock::time_point now, std::chrono::steady_clock::duration& wait);

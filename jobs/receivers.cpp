@@ -55,7 +55,10 @@ ReceiverRooms ReceiverBook::rooms(TimePoint now) {
     if (r.deferred_until > now) from = std::max<Clock::duration>(from, r.deferred_until - now);
     if (rested) from = std::max<Clock::duration>(from, r.rest_until - now);
     room.defer_from = std::min(duration_cast<microseconds>(from), cap);
-    room.interval = std::max(microseconds(1), duration_cast<microseconds>(latency) / static_cast<long>(share));
+    auto interval = duration_cast<microseconds>(latency) / static_cast<long>(share);
+    if (r.answers_per_second > 0)
+      interval = std::min(interval, duration_cast<microseconds>(std::chrono::duration<double>(1.0 / r.answers_per_second)));
+    room.interval = std::max(microseconds(1), interval);
     if (room.room < full || r.deferred_until > now || rested) rooms.known.emplace(key, room);
   }
   return rooms;
@@ -73,6 +76,15 @@ void ReceiverBook::finished(const std::string& receiver, Clock::duration latency
   Receiver& r = found->second;
   if (r.in_flight > 0) --r.in_flight;
   r.last_answer = r.last_used = now;
+  ++r.window_answers;
+  if (r.window_start == TimePoint{}) r.window_start = now;
+  const double window = std::chrono::duration<double>(now - r.window_start).count();
+  if (window >= 1.0) {
+    const double rate = static_cast<double>(r.window_answers) / window;
+    r.answers_per_second = r.answers_per_second > 0 ? (r.answers_per_second + rate) / 2 : rate;
+    r.window_answers = 0;
+    r.window_start = now;
+  }
   const double ms = std::chrono::duration<double, std::milli>(latency).count();
   r.latency_ms = r.latency_ms > 0 ? r.latency_ms + kLatencyWeight * (ms - r.latency_ms) : ms;
   if (!failed) {

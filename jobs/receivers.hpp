@@ -8,8 +8,10 @@
 // measured fast gets more, up to `max_in_flight` (a single busy receiver can use the lane).
 // Before its first answer a receiver gets `in_flight`.
 // Messages claimed beyond a receiver's room go back to the queue, due when the receiver is
-// expected to take them: spread at the rate it answers (its share over its latency), so a
-// backlog for a slow receiver is claimed again about when it can be sent, not on every claim.
+// expected to take them: spread at the rate it answers (measured, or its share over its
+// latency when that is sooner), behind
+// those put back before while it stays full, so a backlog for a slow receiver is claimed again
+// about when it can be sent, not on every claim.
 // A receiver whose deliveries fail `failures_before_rest` times in a row (errors and timeouts)
 // is rested, for longer each time, up to `max_rest`.
 #include <chrono>
@@ -73,6 +75,11 @@ class ReceiverBook {
     std::size_t in_flight = 0;
     double latency_ms = 0;  // moving average; 0 before the first answer
     TimePoint busy_since{}, last_answer{}, last_used{};
+    // Answers per second, measured over windows of a second or more: the pace at which it
+    // takes messages (its latency also counts the time they wait in the transport's queue).
+    double answers_per_second = 0;
+    std::size_t window_answers = 0;
+    TimePoint window_start{};
     int failures_in_row = 0;
     TimePoint rest_until{};
     TimePoint deferred_until{};  // the last message put back is due then

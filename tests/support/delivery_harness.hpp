@@ -96,7 +96,7 @@ class Worker {
 class ScriptedReceiver {
  public:
   explicit ScriptedReceiver(std::vector<int> statuses = {}, std::chrono::milliseconds delay = std::chrono::milliseconds(0),
-                            std::size_t threads = 8)
+                            std::size_t threads = 32)
       : statuses_(std::move(statuses)),
         delay_(delay),
         receiver_(

@@ -87,6 +87,21 @@ TEST(ReceiverBook, RowsPutBackAreDueAtTheReceiversPace) {
   EXPECT_GE(later.defer_from, room.defer_from + 199 * room.interval - 1s);
 }
 
+// A receiver whose own queue is long (500 waiting in the transport for 8 connections) shows a
+// long latency, but it answers 200 a second: what goes back is paced by that, not by the
+// latency over its share.
+TEST(ReceiverBook, RowsPutBackArePacedByTheAnswersPerSecondWhenThatIsSooner) {
+  ReceiverBook book(policy());
+  const std::string r = "https://queued.example";
+  for (int i = 0; i < 500; ++i) book.started(r, t0);
+  for (int i = 0; i <= 400; ++i) book.finished(r, 2500ms, false, t0 + i * 5ms);  // 200 a second for 2 s
+  for (int i = 0; i < 400; ++i) book.started(r, t0 + 2s);
+  const auto room = book.rooms(t0 + 2s).of(r);
+  EXPECT_EQ(room.room, 0u);
+  EXPECT_LE(room.interval, 6ms);
+  EXPECT_GE(room.interval, 4ms);
+}
+
 TEST(ReceiverBook, ReceiverFailingInARowIsRestedLongerEachTimeAndASuccessEndsIt) {
   ReceiverBook book(policy());
   const std::string r = "https://down.example";
