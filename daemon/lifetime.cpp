@@ -320,6 +320,10 @@ class Daemon {
                 static_cast<double>(front.refused_total));
     out.counter("convene_http_busy_total", "Requests answered 503 because http_max_queued were waiting.",
                 static_cast<double>(front.busy_total));
+    out.gauge("convene_http_worker_requests", "Requests handed to the http_threads workers and not yet answered.",
+              static_cast<double>(front.worker_requests));
+    out.gauge("convene_http_body_bytes_held", "Request body bytes held in memory now.",
+              static_cast<double>(front.body_bytes_held));
     out.counter("convene_http_rate_limited_total", "Requests answered 429.", static_cast<double>(front.rate_limited_total));
     if (engine_) render_job_metrics(out, engine_->stats(), jobs_due_by_kind());
     if (delivery_) {

@@ -97,24 +97,11 @@ TEST_F(Admin, ListsNotificationsWithEveryAttempt) {
   EXPECT_EQ(log[1].as_object().at("text").as_string(), "no such user");
 }
 
-namespace {
-
-void suppress(const std::string& url, const std::string& address, const std::string& refused_at) {
-  pqxx::connection c(url);
-  pqxx::work tx(c);
-  tx.exec_params(
-      "INSERT INTO suppressions (address, code, reason, notification_id, first_refused_at, last_refused_at) "
-      "VALUES ($1, 550, 'SMTP 550: 5.1.1 no such user', notification_id($1), $2, $2)",
-      address, refused_at);
-  tx.commit();
-}
-
-}  // namespace
 
 // Suppressed addresses (schema 014): listed newest first, paged, and removed by an admin.
 TEST_F(Admin, ListsSuppressionsAndAnAdminRemovesOne) {
-  suppress(db.url(), "ada@example.org", "2026-11-28T10:00:00Z");
-  suppress(db.url(), "bob@example.org", "2026-11-28T11:00:00Z");
+  suppress("ada@example.org", "2026-11-28T10:00:00Z");
+  suppress("bob@example.org", "2026-11-28T11:00:00Z");
   const auto r = get("/v1/admin/suppressions?per_page=1", admin_token);
   ASSERT_EQ(r.status, 200) << r.describe();
   const auto body = json::parse(r.body).as_object();
@@ -147,8 +134,8 @@ TEST_F(Admin, ListsSuppressionsAndAnAdminRemovesOne) {
 // suppression, and a change that keeps the address, leave theirs alone.
 TEST_F(Admin, ChangingTheEmailAddressRemovesItsSuppression) {
   const auto ada = make_member("Ada@example.org");
-  suppress(db.url(), "ada@example.org", "2026-11-28T10:00:00Z");
-  suppress(db.url(), "bob@example.org", "2026-11-28T10:00:00Z");
+  suppress("ada@example.org", "2026-11-28T10:00:00Z");
+  suppress("bob@example.org", "2026-11-28T10:00:00Z");
   const auto same = request("PATCH", "/v1/members/" + std::to_string(ada), admin_token, R"({"email": "ada@EXAMPLE.org"})");
   ASSERT_EQ(same.status, 200) << same.describe();
   EXPECT_EQ(count("SELECT count(*) FROM suppressions WHERE address = 'ada@example.org'"), 1);
@@ -159,12 +146,9 @@ TEST_F(Admin, ChangingTheEmailAddressRemovesItsSuppression) {
 }
 
 TEST_F(Admin, SuppressedNotificationsAreListedByTheirState) {
-  pqxx::connection c(db.url());
-  pqxx::work tx(c);
-  tx.exec("INSERT INTO notifications (id, dedupe_key, channel, kind, recipient, state, last_error, due_at, created_at) "
-          "VALUES (notification_id('s'), 's', 'email', 'topic.posted', 'ada@example.org', 'suppressed', "
-          "'suppressed: SMTP 550: 5.1.1 no such user', now(), now())");
-  tx.commit();
+  sql("INSERT INTO notifications (id, dedupe_key, channel, kind, recipient, state, last_error, due_at, created_at) "
+      "VALUES (notification_id('s'), 's', 'email', 'topic.posted', 'ada@example.org', 'suppressed', "
+      "'suppressed: SMTP 550: 5.1.1 no such user', now(), now())");
   const auto r = get("/v1/admin/notifications?state=suppressed", admin_token);
   ASSERT_EQ(r.status, 200) << r.describe();
   const auto body = json::parse(r.body).as_object();

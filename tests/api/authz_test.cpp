@@ -133,12 +133,7 @@ class AuthzBase : public ApiTest {
   // A suppressed address, for the route that removes it.
   std::string suppressed_address() {
     const std::string address = next("bounced-") + "@example.org";
-    pqxx::connection c(db.url());
-    pqxx::work tx(c);
-    tx.exec_params("INSERT INTO suppressions (address, code, reason, notification_id, first_refused_at, last_refused_at) "
-                   "VALUES ($1, 550, 'SMTP 550: no such user', notification_id($1), now(), now())",
-                   address);
-    tx.commit();
+    suppress(address);
     return address;
   }
 

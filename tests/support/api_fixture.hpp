@@ -45,6 +45,13 @@ class ApiTest : public MigratedDatabaseTest {
   // Direct database helpers (bypassing the API) to set up a scene quickly.
   std::int64_t make_member(const std::string& email, const std::string& time_zone = "Europe/London");
   std::string token_for(std::int64_t member_id);
+  // An address suppressed as a relay's 550 to RCPT leaves it (schema 014), refused at
+  // `refused_at` (a timestamptz; PostgreSQL reads "now" as the current time).
+  void suppress(const std::string& address, const std::string& refused_at = "now") {
+    sql("INSERT INTO suppressions (address, code, reason, notification_id, first_refused_at, last_refused_at) "
+        "VALUES ($1, 550, 'SMTP 550: 5.1.1 no such user', notification_id($1), $2::timestamptz, $2::timestamptz)",
+        address, refused_at);
+  }
   void grant_global(std::int64_t member_id, const std::string& role);  // admin, committee
   void grant(std::int64_t member_id, const std::string& community_slug, const std::string& role,
              const std::string& starts_on = "2026-01-01", const std::string& ends_on = "");
